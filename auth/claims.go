@@ -537,4 +537,3 @@ func selectRole(hc *hasuraClaims, requested string) (string, *Error) {
 	}
 	return role, nil
 }
-
