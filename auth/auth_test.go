@@ -290,12 +290,12 @@ func TestCatalogue(t *testing.T) {
 			code: CodeInvalidJWT, msg: "Could not verify JWT: JWTNotYetValid", reason: ReasonNotYetValid},
 		{name: "14 wrong audience", cfg: func(c *Config) { c.JWTSecret.Audience = StringOrList{"myapp-1234", "myapp-9876"} },
 			header: bearer(rs256(t, mut(func(c map[string]any) { c["aud"] = "rubbish_audience" }))),
-			code: CodeInvalidJWT, msg: "Could not verify JWT: JWTNotInAudience", reason: ReasonBadAudience},
+			code:   CodeInvalidJWT, msg: "Could not verify JWT: JWTNotInAudience", reason: ReasonBadAudience},
 		{name: "14 audience in list", cfg: func(c *Config) { c.JWTSecret.Audience = StringOrList{"myapp-1234", "myapp-9876"} },
 			header: bearer(rs256(t, mut(func(c map[string]any) { c["aud"] = []any{"x", "myapp-9876"} }))), wantRole: "user"},
 		{name: "14 empty aud list", cfg: func(c *Config) { c.JWTSecret.Audience = StringOrList{"myapp-1234"} },
 			header: bearer(rs256(t, mut(func(c map[string]any) { c["aud"] = []any{} }))),
-			code: CodeInvalidJWT, msg: "Could not verify JWT: JWTNotInAudience", reason: ReasonBadAudience},
+			code:   CodeInvalidJWT, msg: "Could not verify JWT: JWTNotInAudience", reason: ReasonBadAudience},
 		{name: "no audience configured accepts any aud", header: bearer(rs256(t, mut(func(c map[string]any) { c["aud"] = "hasura-test-suite" }))), wantRole: "user"},
 		{name: "15 namespace missing", header: bearer(rs256(t, mut(func(c map[string]any) { delete(c, DefaultClaimsNamespace) }))),
 			code: CodeJWTInvalidClaims, msg: "claims key: 'https://hasura.io/jwt/claims' not found", reason: ReasonClaimsInvalid},
@@ -360,7 +360,7 @@ func TestCatalogue(t *testing.T) {
 			header: bearer(rs256(t, mut(func(c map[string]any) { delete(c, "iss") }))), wantRole: "user"},
 		{name: "strict: no aud with audience configured", cfg: func(c *Config) { c.JWTSecret.Audience = StringOrList{"hasura"} },
 			header: bearer(rs256(t, clerkClaims())),
-			code: CodeInvalidJWT, msg: `Could not verify JWT: token has no "aud" claim (required by auth.require.aud)`, reason: ReasonBadAudience},
+			code:   CodeInvalidJWT, msg: `Could not verify JWT: token has no "aud" claim (required by auth.require.aud)`, reason: ReasonBadAudience},
 		{name: "relaxed: no aud allowed", cfg: func(c *Config) { c.JWTSecret.Audience = StringOrList{"hasura"}; c.Require.Aud = false },
 			header: bearer(rs256(t, clerkClaims())), wantRole: "user"},
 		{name: "strict: azp not authorized", header: bearer(rs256(t, mut(func(c map[string]any) { c["azp"] = "https://evil.test" }))),
@@ -371,7 +371,7 @@ func TestCatalogue(t *testing.T) {
 			header: bearer(rs256(t, mut(func(c map[string]any) { delete(c, "azp") }))), wantRole: "user"},
 		{name: "relaxed azp still refuses a wrong azp", cfg: func(c *Config) { c.Require.AZP = false },
 			header: bearer(rs256(t, mut(func(c map[string]any) { c["azp"] = "https://evil.test" }))),
-			code: CodeInvalidJWT, msg: `Could not verify JWT: token "azp" claim is not in auth.authorized_parties`, reason: ReasonBadAZP},
+			code:   CodeInvalidJWT, msg: `Could not verify JWT: token "azp" claim is not in auth.authorized_parties`, reason: ReasonBadAZP},
 		{name: "strict: CR LF in a claim value", header: bearer(rs256(t, mut(func(c map[string]any) { hasuraNS(c)["x-hasura-user-id"] = "1\r\nX-Hasura-Role: admin" }))),
 			code: CodeJWTInvalidClaims, msg: "x-hasura-* claims: the value of x-hasura-user-id contains a control character (CR, LF, NUL, ...)", reason: ReasonBadClaimValue},
 		{name: "strict: NUL in a claim value", header: bearer(rs256(t, mut(func(c map[string]any) { hasuraNS(c)["x-hasura-user-id"] = "1\x00" }))),
@@ -454,7 +454,7 @@ func metricsCounter(t *testing.T, reg *prometheus.Registry, result, reason strin
 
 type collectorFunc func(chan<- prometheus.Metric)
 
-func (f collectorFunc) Describe(chan<- *prometheus.Desc) {}
+func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
 func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 // TestKeyTypes verifies Hasura's conformance tokens with every static key
