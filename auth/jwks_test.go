@@ -1115,3 +1115,51 @@ func TestJWKSAlgorithms(t *testing.T) {
 		t.Error("JWKSAlgorithms shares its slice with callers")
 	}
 }
+
+// FuzzParseJWKS feeds arbitrary JWKS bodies (a compromised or broken endpoint)
+// to the parser: it must not panic, and whatever it keeps is a public
+// asymmetric key with a unique kid.
+func FuzzParseJWKS(f *testing.F) {
+	f.Add([]byte(`{"keys":[]}`))
+	f.Add([]byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"a"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA","kid":"a"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"e"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB","d":"AQAB","kid":"r","use":"sig"}]}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		keys, _, err := parseJWKS(body)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, k := range keys {
+			switch k.Key().(type) {
+			case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+			default:
+				t.Fatalf("kept key of type %T", k.Key())
+			}
+			if kid := k.Marshal().KID; kid != "" {
+				if seen[kid] {
+					t.Fatalf("duplicate kid %q kept", kid)
+				}
+				seen[kid] = true
+			}
+		}
+	})
+}
+
+// FuzzRefreshAfter checks that no Cache-Control value schedules a refresh
+// outside [min_refresh_interval, max_refresh_interval].
+func FuzzRefreshAfter(f *testing.F) {
+	for _, s := range []string{"max-age=0", "no-cache", "max-age=99999999999999999999", "s-maxage=10, max-age=x",
+		`max-age="60"`, "max-age=-1", ""} {
+		f.Add(s)
+	}
+	cfg := testConfig()
+	f.Fuzz(func(t *testing.T, cc string) {
+		h := http.Header{"Cache-Control": {cc}}
+		if d := refreshAfter(h, cfg); d < cfg.MinRefreshInterval || d > cfg.MaxRefreshInterval {
+			t.Fatalf("refreshAfter(%q) = %s; outside [%s, %s]", cc, d, cfg.MinRefreshInterval, cfg.MaxRefreshInterval)
+		}
+	})
+}
