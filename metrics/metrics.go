@@ -262,6 +262,8 @@ type Metrics struct {
 
 	upstreamErrors []prometheus.Counter // [kind]
 
+	ready prometheus.Gauge
+
 	wsConnections prometheus.Gauge
 	wsClosed      []prometheus.Counter // [reason]
 
@@ -398,6 +400,12 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, k := range upstreamKindSet {
 		m.upstreamErrors = append(m.upstreamErrors, upstreamErrors.WithLabelValues(k))
 	}
+
+	m.ready = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace,
+		Name:      "ready",
+		Help:      "1 while /readyz answers ready (every key source has usable keys, Hasura answers /healthz, not shutting down), else 0.",
+	}))
 
 	m.wsConnections = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace,
@@ -568,6 +576,18 @@ func (m *Metrics) UpstreamError(kind string) {
 		return
 	}
 	m.upstreamErrors[m.upstreamKinds.of(kind)].Inc()
+}
+
+// SetReady records whether the proxy is ready, as /readyz would answer now.
+func (m *Metrics) SetReady(ready bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if ready {
+		v = 1
+	}
+	m.ready.Set(v)
 }
 
 // WebSocketOpened counts one client WebSocket as open. Every call must be

@@ -241,6 +241,17 @@ func TestMethodsMoveExactlyTheirSeries(t *testing.T) {
 			want: map[string]float64{"token_cache_entries{}": 42},
 		},
 		{
+			name: "ready",
+			do:   func(m *Metrics) { m.SetReady(true) },
+			want: map[string]float64{"ready{}": 1},
+		},
+		{
+			name:  "not ready",
+			setup: func(m *Metrics) { m.SetReady(true) },
+			do:    func(m *Metrics) { m.SetReady(false) },
+			want:  map[string]float64{"ready{}": -1},
+		},
+		{
 			name: "webhook allowed",
 			do:   func(m *Metrics) { m.WebhookDecision(WebhookAllowed) },
 			want: map[string]float64{"webhook_requests_total{result=allowed}": 1},
@@ -286,6 +297,7 @@ func TestNewCreatesClosedSetSeriesAtZero(t *testing.T) {
 		{"auth_decisions_total", len(Results()) * len(Reasons())},
 		{"token_verify_duration_seconds", 1},
 		{"upstream_errors_total", len(UpstreamKinds())},
+		{"ready", 1},
 		{"websocket_connections", 1},
 		{"websocket_closed_total", len(CloseReasons())},
 		{"token_cache_hits_total", 1},
@@ -415,6 +427,7 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 	m.JWKSLastSuccess("clerk", time.Now())
 	m.JWKSStale("clerk", true)
 	m.UpstreamError(UpstreamTimeout)
+	m.SetReady(true)
 	m.WebSocketOpened()
 	m.WebSocketClosed(CloseShutdown)
 	m.TokenCacheHit()
@@ -501,6 +514,7 @@ func goldenMetrics(reg prometheus.Registerer) {
 	m.JWKSLastSuccess("clerk", time.Unix(1700000000, 0))
 	m.JWKSStale("clerk", true)
 	m.UpstreamError(UpstreamUnreachable)
+	m.SetReady(true)
 	m.WebSocketOpened()
 	m.WebSocketOpened()
 	m.WebSocketClosed(CloseInitFailed)
