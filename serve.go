@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,13 +17,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
 )
 
-// newLogger builds the process logger from the log section.
+// newLogger builds the process logger from the log section: JSON lines by
+// default, zap's console format for `format: console`.
 func newLogger(c logConfig, w io.Writer) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
@@ -29,6 +34,7 @@ func newLogger(c logConfig, w io.Writer) (*zap.Logger, error) {
 	ec := zap.NewProductionEncoderConfig()
 	ec.TimeKey = "ts"
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	ec.EncodeDuration = zapcore.StringDurationEncoder
 	var enc zapcore.Encoder
 	if c.Format == "console" {
 		ec.EncodeLevel = zapcore.CapitalLevelEncoder
@@ -39,14 +45,28 @@ func newLogger(c logConfig, w io.Writer) (*zap.Logger, error) {
 	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), lvl)), nil
 }
 
+// Ops listener timeouts: probes and scrapes are small and local, so these
+// are fixed rather than configured.
+const (
+	opsReadHeaderTimeout = 5 * time.Second
+	opsReadTimeout       = 10 * time.Second
+	opsWriteTimeout      = 30 * time.Second
+	opsIdleTimeout       = 60 * time.Second
+	// opsShutdownGrace bounds the scrape or probe in flight when the ops
+	// listener closes, after the client listener has drained.
+	opsShutdownGrace = time.Second
+)
+
 // serve runs the proxy until ctx is done, then drains in-flight requests
-// within server.shutdown_grace.
+// within server.shutdown_grace. Its startup line ("starting") names the bound
+// addresses, so a listen address of port 0 can be discovered from the log.
 func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	log, err := newLogger(cfg.Log, logOut)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	mainLog := log.Named("main")
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
@@ -82,39 +102,41 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 		return fmt.Errorf("listen %s: %w", cfg.Server.OpsListen, err)
 	}
 
-	var draining atomic.Bool
-	health := newHealth(cfg.Upstream, authn, &draining)
-	ops := http.NewServeMux()
-	ops.Handle("/metrics", metrics.Handler(reg))
-	ops.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
+	health := newHealth(healthOptions{
+		Keys:     authn,
+		Upstream: cfg.Upstream,
+		Metrics:  m,
 	})
-	ops.HandleFunc("/readyz", health.serveReady)
-
 	clientSrv := proxy.NewServer(cfg.Server, handler, log)
 	opsSrv := &http.Server{
-		Handler:           ops,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
+		Handler:           opsMux(reg, health),
+		ReadHeaderTimeout: opsReadHeaderTimeout,
+		ReadTimeout:       opsReadTimeout,
+		WriteTimeout:      opsWriteTimeout,
+		IdleTimeout:       opsIdleTimeout,
+		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          zap.NewStdLog(log.Named("ops")),
 	}
 
+	// Background work (key refresh, the readiness gauge) outlives ctx: keys
+	// stay fresh while in-flight requests drain, and stop after.
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		authn.Run(runCtx)
 	}()
+	go func() {
+		defer wg.Done()
+		health.run(runCtx, readyGaugeInterval)
+	}()
 
-	log.Info("starting",
+	mainLog.Info("starting",
 		zap.String("listen", clientLn.Addr().String()),
 		zap.String("ops_listen", opsLn.Addr().String()),
-		zap.Any("config", redactedView(cfg)),
+		zap.Any("config", configView(cfg)),
 	)
 	errc := make(chan error, 2)
 	go func() { errc <- serveUntilClosed(clientSrv, clientLn) }()
@@ -123,23 +145,30 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down", zap.Duration("grace", cfg.Server.ShutdownGrace))
+		mainLog.Info("shutting down: not ready, no new connections, draining in-flight requests",
+			zap.Duration("grace", cfg.Server.ShutdownGrace))
 	case serveErr = <-errc:
-		log.Error("listener failed", zap.Error(serveErr))
+		mainLog.Error("listener failed", zap.Error(serveErr))
 	}
 	// Unready at once, then stop accepting and drain with a fresh deadline
-	// (ctx is already cancelled).
-	draining.Store(true)
+	// (ctx is already cancelled). The ops listener stays up while the client
+	// listener drains, so probes see "shutting down" rather than a refused
+	// connection.
+	health.drain()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
 	defer cancel()
 	if err := clientSrv.Shutdown(shutdownCtx); err != nil {
-		log.Warn("in-flight requests did not finish within the grace period", zap.Error(err))
+		mainLog.Warn("in-flight requests did not finish within the grace period; closing them", zap.Error(err))
 		_ = clientSrv.Close()
 	}
-	_ = opsSrv.Shutdown(shutdownCtx)
+	opsCtx, cancelOps := context.WithTimeout(context.Background(), opsShutdownGrace)
+	defer cancelOps()
+	if err := opsSrv.Shutdown(opsCtx); err != nil {
+		_ = opsSrv.Close()
+	}
 	cancelRun()
 	wg.Wait()
-	log.Info("stopped")
+	mainLog.Info("stopped")
 	return serveErr
 }
 
@@ -150,50 +179,185 @@ func serveUntilClosed(s *http.Server, ln net.Listener) error {
 	return nil
 }
 
-// redactedView is the effective configuration for the startup log line:
-// secrets render as [REDACTED] through auth.Secret.
-func redactedView(c *fileConfig) any {
-	return struct {
-		Server   proxy.ServerConfig
-		Upstream proxy.Config
-		Auth     auth.Config
-		Log      logConfig
-	}{c.Server, c.Upstream, c.Auth, c.Log}
+// opsMux serves the ops listener: /metrics, /healthz (the process is alive)
+// and /readyz.
+func opsMux(reg *prometheus.Registry, h *health) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.Handler(reg))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", h.serveReady)
+	return mux
 }
 
-// health answers /readyz: ready when every key source has usable keys and
-// Hasura's /healthz answers 200, checked with a short timeout and cached
-// briefly so probes do not hammer Hasura.
+// configView is the effective configuration for the startup log line, in
+// the configuration file's own field names, with durations as Go duration
+// strings ("5m0s") and every secret as "[REDACTED]" (auth.Secret redacts
+// itself when marshalled). A jwk_url's credentials and query, which may hold
+// an API key, are redacted too.
+func configView(c *fileConfig) map[string]any {
+	view, err := yamlGeneric(c)
+	if err != nil {
+		return map[string]any{"error": "cannot render the configuration: " + err.Error()}
+	}
+	// JWTSecret's claims_map entries only marshal well as JSON (Hasura's
+	// form), and JSON omits the fields left empty: render secrets that way.
+	authView, _ := view["auth"].(map[string]any)
+	if authView == nil {
+		return view
+	}
+	secret := func(s auth.JWTSecret) any {
+		s.JWKURL = redactURL(s.JWKURL)
+		v, err := jsonGeneric(s)
+		if err != nil {
+			return "cannot render: " + err.Error()
+		}
+		return v
+	}
+	if c.Auth.JWTSecret != nil {
+		authView["jwt_secret"] = secret(*c.Auth.JWTSecret)
+	}
+	if len(c.Auth.JWTSecrets) > 0 {
+		list := make([]any, 0, len(c.Auth.JWTSecrets))
+		for _, s := range c.Auth.JWTSecrets {
+			list = append(list, secret(s))
+		}
+		authView["jwt_secrets"] = list
+	}
+	return view
+}
+
+// yamlGeneric renders v as YAML and decodes it back into plain maps, lists
+// and scalars.
+func yamlGeneric(v any) (map[string]any, error) {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	if err := yaml.Unmarshal(b, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// jsonGeneric renders v as JSON and decodes it back into plain maps, lists
+// and scalars.
+func jsonGeneric(v any) (map[string]any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// redactURL hides a URL's userinfo and query, keeping what tells an
+// operator where keys come from.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "[REDACTED]"
+	}
+	if u.User == nil && u.RawQuery == "" && u.Fragment == "" {
+		return raw
+	}
+	var b strings.Builder
+	b.WriteString(u.Scheme + "://")
+	if u.User != nil {
+		b.WriteString("[REDACTED]@")
+	}
+	b.WriteString(u.Host + u.EscapedPath())
+	if u.RawQuery != "" {
+		b.WriteString("?[REDACTED]")
+	}
+	return b.String()
+}
+
+// Readiness timing.
+const (
+	// upstreamCheckTimeout bounds one GET of Hasura's /healthz.
+	upstreamCheckTimeout = 2 * time.Second
+	// upstreamCheckTTL is how long one answer of Hasura's /healthz is
+	// reused, so probes and the gauge do not hammer Hasura.
+	upstreamCheckTTL = 2 * time.Second
+	// readyGaugeInterval is how often the ready gauge is re-evaluated
+	// without a probe asking.
+	readyGaugeInterval = 5 * time.Second
+)
+
+// keySources is what readiness needs of the authenticator.
+type keySources interface {
+	// Ready reports nil when every key source has usable keys.
+	Ready() error
+}
+
+// healthOptions configure newHealth.
+type healthOptions struct {
+	Keys     keySources
+	Upstream proxy.Config
+	Metrics  *metrics.Metrics
+	// Client checks Hasura; nil means the tuned upstream transport with
+	// upstreamCheckTimeout.
+	Client *http.Client
+	// Now is the clock of the upstream cache; nil means time.Now.
+	Now func() time.Time
+}
+
+// health answers /readyz and keeps the ready gauge: ready when every key
+// source has usable keys and Hasura's /healthz answers 200 (checked with a
+// short timeout, the answer cached for upstreamCheckTTL), and the process is
+// not shutting down. It is safe for concurrent use.
 type health struct {
-	authn    *auth.Authenticator
+	keys     keySources
 	client   *http.Client
 	url      string
-	draining *atomic.Bool
+	now      func() time.Time
+	metrics  *metrics.Metrics
+	draining atomic.Bool
 
-	mu      sync.Mutex
+	mu      sync.Mutex // held during a check, so concurrent probes share one
 	checked time.Time
 	lastErr error
 }
 
-func newHealth(up proxy.Config, authn *auth.Authenticator, draining *atomic.Bool) *health {
-	tr := proxy.NewTransport(up)
-	tr.MaxIdleConnsPerHost = 2
+func newHealth(o healthOptions) *health {
+	client := o.Client
+	if client == nil {
+		tr := proxy.NewTransport(o.Upstream)
+		tr.MaxIdleConnsPerHost = 2
+		client = &http.Client{Transport: tr, Timeout: upstreamCheckTimeout}
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
 	return &health{
-		authn:    authn,
-		client:   &http.Client{Transport: tr, Timeout: 2 * time.Second},
-		url:      up.URL + "/healthz",
-		draining: draining,
+		keys:    o.Keys,
+		client:  client,
+		url:     strings.TrimSuffix(o.Upstream.URL, "/") + "/healthz",
+		now:     now,
+		metrics: o.Metrics,
 	}
 }
 
-const upstreamCheckTTL = 2 * time.Second
-
+// upstream checks Hasura's /healthz, or returns the cached answer.
 func (h *health) upstream(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.checked.IsZero() && time.Since(h.checked) < upstreamCheckTTL {
+	if !h.checked.IsZero() && h.now().Sub(h.checked) < upstreamCheckTTL {
 		return h.lastErr
 	}
+	// A probe that gives up must not leave "context canceled" cached for
+	// the next one: the check runs to its own timeout.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), upstreamCheckTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.url, nil)
 	if err == nil {
 		var resp *http.Response
@@ -202,29 +366,61 @@ func (h *health) upstream(ctx context.Context) error {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 			_ = resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("hasura /healthz answered %d", resp.StatusCode)
+				err = fmt.Errorf("/healthz answered %d", resp.StatusCode)
 			}
 		}
 	}
 	if err != nil {
 		err = fmt.Errorf("hasura: %w", err)
 	}
-	h.checked, h.lastErr = time.Now(), err
+	h.checked, h.lastErr = h.now(), err
 	return err
 }
 
-func (h *health) serveReady(w http.ResponseWriter, r *http.Request) {
-	var problems []string
+// problems lists what is not ready; none means ready. It updates the ready
+// gauge.
+func (h *health) problems(ctx context.Context) []string {
 	if h.draining.Load() {
-		problems = append(problems, "shutting down")
+		h.metrics.SetReady(false)
+		return []string{"shutting down"}
 	}
-	if err := h.authn.Ready(); err != nil {
-		problems = append(problems, splitErrors(err)...)
+	var out []string
+	if err := h.keys.Ready(); err != nil {
+		out = append(out, splitErrors(err)...)
 	}
-	if err := h.upstream(r.Context()); err != nil {
-		problems = append(problems, err.Error())
+	if err := h.upstream(ctx); err != nil {
+		out = append(out, err.Error())
 	}
+	// A drain that started during the check wins.
+	h.metrics.SetReady(len(out) == 0 && !h.draining.Load())
+	return out
+}
+
+// drain turns the process unready for good.
+func (h *health) drain() {
+	h.draining.Store(true)
+	h.metrics.SetReady(false)
+}
+
+// run re-evaluates readiness every interval until ctx is done, so the ready
+// gauge is meaningful even when nothing probes /readyz.
+func (h *health) run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		h.problems(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (h *health) serveReady(w http.ResponseWriter, r *http.Request) {
+	problems := h.problems(r.Context())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
 	if len(problems) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		for _, p := range problems {
