@@ -87,6 +87,7 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 		Logger:       log.Named("proxy"),
 		Metrics:      m,
 		LogUserID:    cfg.Log.UserID,
+		WebhookPath:  cfg.Server.WebhookPath,
 	})
 	if err != nil {
 		return err

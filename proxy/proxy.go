@@ -129,6 +129,12 @@ type Options struct {
 	// Transport overrides the upstream transport (tests); it is still
 	// wrapped by the admin-secret guard.
 	Transport http.RoundTripper
+	// WebhookPath, when not empty, answers Hasura's auth-webhook protocol
+	// on that exact path instead of forwarding (server.webhook_path; see
+	// webhook.go).
+	WebhookPath string
+	// Now is the clock of webhook expiries; nil means time.Now.
+	Now func() time.Time
 }
 
 // Handler authenticates and forwards requests to Hasura. It is safe for
@@ -259,6 +265,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.accessLog(r, x, status, d)
 	}()
 
+	if h.opts.WebhookPath != "" && r.URL.Path == h.opts.WebhookPath && r.URL.RawPath == "" {
+		x.endpoint = metrics.EndpointWebhook
+		h.serveWebhook(x, r)
+		return
+	}
 	if isWebSocketUpgrade(r) {
 		if h.serveWebSocket == nil {
 			x.authErr = nil
