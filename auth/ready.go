@@ -1,0 +1,25 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+)
+
+// WaitReady blocks until every secret has usable keys (nil) or ctx ends. It
+// needs Run to be running for jwk_url secrets to become ready; static keys
+// are ready at once. When ctx ends first, the error wraps ctx.Err() and says
+// what is still missing (the Ready error, which never holds a secret).
+//
+// It is meant for one-shot callers such as the verify command, which must
+// not judge a token before the keys the proxy would use are loaded.
+func (a *Authenticator) WaitReady(ctx context.Context) error {
+	for _, rk := range a.remote {
+		if err := rk.WaitReady(ctx); err != nil {
+			if why := a.Ready(); why != nil {
+				return fmt.Errorf("%w: %w", err, why)
+			}
+			return err
+		}
+	}
+	return nil
+}
