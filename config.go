@@ -58,11 +58,8 @@ func loadConfig(path string, getenv func(string) string) (*fileConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := parseConfig(data, getenv)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
+	// Problems are returned joined, not wrapped, so callers can list each.
+	return parseConfig(data, getenv)
 }
 
 func parseConfig(data []byte, getenv func(string) string) (*fileConfig, error) {
@@ -114,10 +111,9 @@ func expandNode(n *yaml.Node, getenv func(string) string, errs *[]error) {
 		}
 		if v != n.Value {
 			n.Value = v
-			// A substituted value is a string, unless the node was a
-			// plain scalar that now reads as a number or bool: keep YAML's
-			// usual typing for those (e.g. ports, sizes).
-			if n.Style != 0 || n.Tag == "!!str" {
+			// A quoted value stays a string whatever it holds; a plain
+			// one is typed again from its new text (sizes, booleans).
+			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
 				n.Tag = "!!str"
 			} else {
 				n.Tag = ""

@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(*configPath, os.Getenv)
 	if *checkOnly {
 		if err != nil {
-			fmt.Fprintln(stderr, "configuration is invalid:")
+			fmt.Fprintf(stderr, "configuration %s is invalid:\n", *configPath)
 			for _, line := range splitErrors(err) {
 				fmt.Fprintln(stderr, "  -", line)
 			}
@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("configuration %s: %w", *configPath, err)
 	}
 	return serve(ctx, cfg, stderr)
 }
