@@ -408,10 +408,11 @@ func SetSessionHeaders(h http.Header, secret []string, s *auth.Session) {
 	h["X-Hasura-Role"] = []string{s.Role}
 }
 
+// modifyResponse drops Hasura's X-Request-Id: ServeHTTP already set the
+// proxy's, and ReverseProxy adds upstream headers to it rather than
+// replacing them.
 func (h *Handler) modifyResponse(resp *http.Response) error {
-	if x, ok := resp.Request.Context().Value(exchangeKey{}).(*exchange); ok {
-		resp.Header["X-Request-Id"] = []string{x.rid}
-	}
+	delete(resp.Header, "X-Request-Id")
 	return nil
 }
 
