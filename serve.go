@@ -25,7 +25,8 @@ import (
 )
 
 // newLogger builds the process logger from the log section: JSON lines by
-// default, zap's console format for `format: console`.
+// default (durations in seconds, for queries), zap's console format for
+// `format: console` (durations as "1.5ms", for eyes).
 func newLogger(c logConfig, w io.Writer) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
@@ -34,10 +35,11 @@ func newLogger(c logConfig, w io.Writer) (*zap.Logger, error) {
 	ec := zap.NewProductionEncoderConfig()
 	ec.TimeKey = "ts"
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
-	ec.EncodeDuration = zapcore.StringDurationEncoder
+	ec.EncodeDuration = zapcore.SecondsDurationEncoder
 	var enc zapcore.Encoder
 	if c.Format == "console" {
 		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		ec.EncodeDuration = zapcore.StringDurationEncoder
 		enc = zapcore.NewConsoleEncoder(ec)
 	} else {
 		enc = zapcore.NewJSONEncoder(ec)
@@ -387,7 +389,10 @@ func (h *health) problems(ctx context.Context) []string {
 	}
 	var out []string
 	if err := h.keys.Ready(); err != nil {
-		out = append(out, splitErrors(err)...)
+		// One line per problem, so the body reads as a list.
+		for _, p := range splitErrors(err) {
+			out = append(out, strings.Split(p, "\n")...)
+		}
 	}
 	if err := h.upstream(ctx); err != nil {
 		out = append(out, err.Error())

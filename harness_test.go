@@ -1,0 +1,557 @@
+package main
+
+// The harness of the package main tests: a stand-in Hasura that records what
+// it receives, a JWKS server with keys generated in the test, tokens signed
+// with them, a log sink the tests can wait on, and the proxy itself started
+// through run() (in process) or as a built binary (process_test.go), always
+// on ephemeral 127.0.0.1 ports.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
+)
+
+// waitTimeout bounds every wait of these tests; nothing should come near it.
+const waitTimeout = 15 * time.Second
+
+// randomHex returns n random bytes in hex: unique secrets whose appearance
+// anywhere in the output is a leak, never a coincidence.
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// logSink collects what the proxy writes to stderr and lets a test wait for
+// a line. It is safe for concurrent use.
+type logSink struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
+}
+
+func newLogSink() *logSink { return &logSink{changed: make(chan struct{})} }
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf.Write(p)
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return len(p), nil
+}
+
+func (s *logSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+func (s *logSink) snapshot() (string, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String(), s.changed
+}
+
+// logEntry is one JSON log line.
+type logEntry map[string]any
+
+func (e logEntry) str(k string) string { s, _ := e[k].(string); return s }
+
+// parseEntries parses every complete JSON line of out; other lines (the
+// binary's final error line, console output) are skipped.
+func parseEntries(out string) []logEntry {
+	var es []logEntry
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e logEntry
+		if json.Unmarshal(sc.Bytes(), &e) == nil {
+			es = append(es, e)
+		}
+	}
+	return es
+}
+
+// entries returns the JSON lines logged so far.
+func (s *logSink) entries() []logEntry { return parseEntries(s.String()) }
+
+// wait returns the first line match accepts, waiting for it up to
+// waitTimeout. A value on exited (the proxy returned) ends the wait early.
+func (s *logSink) wait(t *testing.T, what string, exited <-chan error, match func(logEntry) bool) logEntry {
+	t.Helper()
+	timer := time.NewTimer(waitTimeout)
+	defer timer.Stop()
+	for {
+		out, changed := s.snapshot()
+		for _, e := range parseEntries(out) {
+			if match(e) {
+				return e
+			}
+		}
+		select {
+		case <-changed:
+		case err := <-exited:
+			t.Fatalf("proxy exited (%v) before logging %s; log:\n%s", err, what, s.String())
+		case <-timer.C:
+			t.Fatalf("no log line %s within %s; log:\n%s", what, waitTimeout, s.String())
+		}
+	}
+}
+
+// msgIs matches log lines by message.
+func msgIs(msg string) func(logEntry) bool {
+	return func(e logEntry) bool { return e.str("msg") == msg }
+}
+
+// recorded is one request the stand-in Hasura received.
+type recorded struct {
+	Method, Path string
+	Header       http.Header
+	Body         []byte
+}
+
+// fakeHasura stands in for Hasura: /healthz answers 200 while healthy (500
+// otherwise), every other path records the request and answers a GraphQL
+// body. ?hang=1 waits until the client goes away; ?slow=1 announces itself on
+// slowArrived and answers once release is closed.
+type fakeHasura struct {
+	*httptest.Server
+	healthy     atomic.Bool
+	slowArrived chan struct{}
+	release     chan struct{}
+
+	mu   sync.Mutex
+	reqs []recorded
+}
+
+func newFakeHasura(t *testing.T) *fakeHasura {
+	t.Helper()
+	f := &fakeHasura{slowArrived: make(chan struct{}, 16), release: make(chan struct{})}
+	f.healthy.Store(true)
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	var once sync.Once
+	t.Cleanup(func() {
+		once.Do(func() { close(f.release) })
+		f.Close()
+	})
+	return f
+}
+
+// releaseSlow lets every ?slow=1 request answer.
+func (f *fakeHasura) releaseSlow() { close(f.release) }
+
+func (f *fakeHasura) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" {
+		if f.healthy.Load() {
+			_, _ = io.WriteString(w, "OK")
+			return
+		}
+		http.Error(w, "ERROR", http.StatusInternalServerError)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	f.reqs = append(f.reqs, recorded{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+	f.mu.Unlock()
+	switch {
+	case r.URL.Query().Get("hang") != "":
+		<-r.Context().Done()
+		return
+	case r.URL.Query().Get("slow") != "":
+		f.slowArrived <- struct{}{}
+		select {
+		case <-f.release:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Request-Id", r.Header.Get("X-Request-Id"))
+	_, _ = io.WriteString(w, `{"data":{"ok":true}}`)
+}
+
+// last returns the last request received, if any.
+func (f *fakeHasura) last() (recorded, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.reqs) == 0 {
+		return recorded{}, false
+	}
+	return f.reqs[len(f.reqs)-1], true
+}
+
+func (f *fakeHasura) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.reqs)
+}
+
+// signingKey is an RSA key published by a fakeJWKS under kid.
+type signingKey struct {
+	kid string
+	key *rsa.PrivateKey
+}
+
+func newSigningKey(t *testing.T, kid string) signingKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signingKey{kid: kid, key: k}
+}
+
+func (k signingKey) jwk() map[string]string {
+	pub := k.key.PublicKey
+	return map[string]string{
+		"kty": "RSA", "use": "sig", "alg": "RS256", "kid": k.kid,
+		"n": b64(pub.N.Bytes()),
+		"e": b64(big.NewInt(int64(pub.E)).Bytes()),
+	}
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// fakeJWKS serves a JWK Set. While failing it answers 500; while gated,
+// requests wait for openGate.
+type fakeJWKS struct {
+	*httptest.Server
+	failing atomic.Bool
+	gate    chan struct{}
+	fetches atomic.Int64
+
+	mu   sync.Mutex
+	keys []signingKey
+}
+
+func newFakeJWKS(t *testing.T, gated bool, keys ...signingKey) *fakeJWKS {
+	t.Helper()
+	f := &fakeJWKS{keys: keys, gate: make(chan struct{})}
+	if !gated {
+		close(f.gate)
+	}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-f.gate:
+		case <-r.Context().Done():
+			return
+		}
+		f.fetches.Add(1)
+		if f.failing.Load() {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		f.mu.Lock()
+		set := map[string]any{"keys": []map[string]string{}}
+		var list []map[string]string
+		for _, k := range f.keys {
+			list = append(list, k.jwk())
+		}
+		if list != nil {
+			set["keys"] = list
+		}
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	var once sync.Once
+	t.Cleanup(func() {
+		once.Do(func() {
+			select {
+			case <-f.gate:
+			default:
+				close(f.gate)
+			}
+		})
+		f.Close()
+	})
+	return f
+}
+
+func (f *fakeJWKS) openGate() { close(f.gate) }
+
+// Issuers of the two configured secrets.
+const (
+	rsIssuer = "https://clerk.test"
+	hsIssuer = "https://hs.test"
+)
+
+// claimsFor returns valid claims for iss with the Hasura claims of a user.
+func claimsFor(iss string) jwt.MapClaims {
+	now := time.Now()
+	return jwt.MapClaims{
+		"iss": iss,
+		"sub": "user_2abc",
+		"iat": now.Add(-time.Minute).Unix(),
+		"exp": now.Add(time.Hour).Unix(),
+		"https://hasura.io/jwt/claims": map[string]any{
+			"x-hasura-allowed-roles": []string{"user"},
+			"x-hasura-default-role":  "user",
+			"x-hasura-user-id":       "user_2abc",
+		},
+	}
+}
+
+func signRS(t *testing.T, k signingKey, c jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
+	tok.Header["kid"] = k.kid
+	s, err := tok.SignedString(k.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func signHS(t *testing.T, key string, c jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// testConfig is what the tests vary in the proxy's configuration file.
+// Empty fields keep the proxy's defaults.
+type testConfig struct {
+	UpstreamURL string
+	AdminSecret string
+	JWKSURL     string // a jwk_url secret for rsIssuer, named "clerk"
+	HSKey       string // an HS256 secret for hsIssuer, named "hs"
+	AnonRole    string
+
+	ReadHeaderTimeout, ReadTimeout, ShutdownGrace string
+	ResponseHeaderTimeout                         string
+	UnknownKIDRefreshInterval                     string
+	MaxBodyBytes                                  int
+	LogFormat, LogLevel                           string
+	LogUserID                                     bool
+}
+
+func (c testConfig) yaml() string {
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	opt := func(key, v string) {
+		if v != "" {
+			line("  %s: %q", key, v)
+		}
+	}
+	line("server:")
+	line("  listen: 127.0.0.1:0")
+	// "00" is port 0 too: server.ops_listen must differ from server.listen
+	// as text, and two ephemeral ports never collide.
+	line("  ops_listen: 127.0.0.1:00")
+	opt("read_header_timeout", c.ReadHeaderTimeout)
+	opt("read_timeout", c.ReadTimeout)
+	opt("shutdown_grace", c.ShutdownGrace)
+	if c.MaxBodyBytes > 0 {
+		line("  max_body_bytes: %d", c.MaxBodyBytes)
+	}
+	line("upstream:")
+	line("  url: %q", c.UpstreamURL)
+	line("  admin_secret: %q", c.AdminSecret)
+	opt("response_header_timeout", c.ResponseHeaderTimeout)
+	line("auth:")
+	line("  jwt_secrets:")
+	if c.JWKSURL != "" {
+		line("    - {name: clerk, jwk_url: %q, issuer: %q}", c.JWKSURL, rsIssuer)
+	}
+	if c.HSKey != "" {
+		line("    - {name: hs, type: HS256, key: %q, issuer: %q}", c.HSKey, hsIssuer)
+	}
+	opt("unauthorized_role", c.AnonRole)
+	if c.UnknownKIDRefreshInterval != "" {
+		line("  jwks:")
+		line("    unknown_kid_refresh_interval: %q", c.UnknownKIDRefreshInterval)
+	}
+	line("log:")
+	opt("level", c.LogLevel)
+	opt("format", c.LogFormat)
+	line("  user_id: %t", c.LogUserID)
+	return b.String()
+}
+
+// writeConfig writes c to a file in a fresh temporary directory.
+func writeConfig(t *testing.T, c testConfig) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(c.yaml()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// clearHasuraEnv keeps the environment from overriding the test's file.
+func clearHasuraEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{envJWTSecret, envJWTSecrets, envAdminSecret, envUnauthorizedRole} {
+		t.Setenv(k, "")
+	}
+}
+
+// runningProxy is a proxy started by startProxy.
+type runningProxy struct {
+	client, ops string // base URLs
+	clientAddr  string // host:port of the client listener
+	logs        *logSink
+	exited      chan error // receives run's result once
+	stop        context.CancelFunc
+}
+
+// startProxy runs the proxy in process through run(), as main does, and
+// waits for its startup line. Cleanup cancels it and checks that it stopped
+// cleanly.
+func startProxy(t *testing.T, c testConfig) *runningProxy {
+	t.Helper()
+	clearHasuraEnv(t)
+	path := writeConfig(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &runningProxy{logs: newLogSink(), exited: make(chan error, 1), stop: cancel}
+	go func() { p.exited <- run(ctx, []string{"-config", path}, io.Discard, p.logs) }()
+	start := p.logs.wait(t, `"starting"`, p.exited, msgIs("starting"))
+	p.clientAddr = start.str("listen")
+	p.client = "http://" + p.clientAddr
+	p.ops = "http://" + start.str("ops_listen")
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-p.exited:
+			if err != nil {
+				t.Errorf("run returned %v; want nil after cancel", err)
+			}
+		case <-time.After(waitTimeout):
+			t.Errorf("proxy did not stop within %s", waitTimeout)
+		}
+	})
+	return p
+}
+
+// waitKeys waits until the key source named issuer has loaded keys.
+func (p *runningProxy) waitKeys(t *testing.T, issuer string) {
+	t.Helper()
+	p.logs.wait(t, "jwks keys loaded for "+issuer, p.exited, func(e logEntry) bool {
+		return e.str("msg") == "jwks keys loaded" && e.str("issuer") == issuer
+	})
+}
+
+// get performs a GET and returns the status and body.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: read body: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// samples scrapes /metrics and returns every hasura_auth_proxy_ sample keyed
+// as the metrics package's tests key them: name{label=value,...} without the
+// prefix; a histogram gives its count under its name and its sum under
+// name_sum.
+func samples(t *testing.T, ops string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(ops + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: status %d", resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("scrape: parse: %v", err)
+	}
+	prefix := metrics.Namespace + "_"
+	out := map[string]float64{}
+	for name, mf := range mfs {
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var pairs []string
+			for _, l := range m.GetLabel() {
+				pairs = append(pairs, l.GetName()+"="+l.GetValue())
+			}
+			key := strings.TrimPrefix(name, prefix) + "{" + strings.Join(pairs, ",") + "}"
+			switch {
+			case m.GetCounter() != nil:
+				out[key] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[key] = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				out[key] = float64(m.GetHistogram().GetSampleCount())
+				out[strings.Replace(key, "{", "_sum{", 1)] = m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return out
+}
+
+// delta returns the samples that differ between before and after.
+func delta(before, after map[string]float64) map[string]float64 {
+	d := map[string]float64{}
+	for k, v := range after {
+		if v != before[k] {
+			d[k] = v - before[k]
+		}
+	}
+	return d
+}
+
+// waitDelta scrapes until every sample of want has moved by at least its
+// value since before (the request counter is recorded as the handler
+// returns, which may be just after the client read the answer), and returns
+// the last delta.
+func waitDelta(t *testing.T, ops string, before, want map[string]float64) map[string]float64 {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		d := delta(before, samples(t, ops))
+		done := true
+		for k, v := range want {
+			if d[k] < v {
+				done = false
+			}
+		}
+		if done || time.Now().After(deadline) {
+			return d
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
