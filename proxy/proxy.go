@@ -351,6 +351,18 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 	out := pr.Out.Header
 	StripHasuraHeaders(out)
+	// Request trailers are never forwarded: a declared "Trailer:
+	// X-Hasura-Role" would otherwise reach Hasura, and with it any value a
+	// body-buffering step had copied. Hasura reads no request trailers.
+	pr.Out.Trailer = nil
+	if !isWebSocketUpgrade(pr.In) {
+		// Only the WebSocket path may switch protocols: an h2c or other
+		// upgrade forwarded with the admin secret would hand the client a
+		// raw tunnel to Hasura if Hasura agreed. Without these headers
+		// ReverseProxy also refuses any 101 answer (502).
+		delete(out, "Upgrade")
+		delete(out, "Connection")
+	}
 	if !h.opts.Upstream.ForwardAuthorization {
 		delete(out, "Authorization")
 	}

@@ -1,0 +1,970 @@
+package proxy_test
+
+// The adversarial suite: hostile clients, hostile tokens and hostile key
+// servers against the real handler, served by the real http.Server
+// (proxy.NewServer), in front of a stand-in Hasura that records every request
+// exactly as it arrived on the wire.
+//
+// The invariant checked on every request that reaches the stand-in, in every
+// test (advHasura.checkAll runs in t.Cleanup):
+//
+//   - a request carrying X-Hasura-Admin-Secret carries exactly one, equal to
+//     the configured secret, and exactly one non-empty X-Hasura-Role;
+//   - a request without the admin secret carries no x-hasura-* header at all;
+//   - no x-hasura-* header, under any casing or with "_" for "-", carries a
+//     value a client sent (the tests mark them with advCanary), and no
+//     trailer reaches Hasura;
+//   - nothing follows the request on its connection (no smuggled request).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
+)
+
+const (
+	advAdminSecret = "adv-admin-secret-0123456789abcdef"
+	advIssuerA     = "https://clerk-a.example.test"
+	advIssuerB     = "https://clerk-b.example.test"
+	advIssuerC     = "https://static-c.example.test"
+	advAZP         = "https://app.example.test"
+	// advCanary marks every value a hostile client puts in an x-hasura-*
+	// header: it must never reach Hasura.
+	advCanary = "spoofed-by-client"
+)
+
+// ---------------------------------------------------------------------------
+// Stand-in Hasura: one request per connection, recorded byte for byte.
+
+// advRecord is one request as the stand-in Hasura received it.
+type advRecord struct {
+	raw      []byte      // every byte read from the connection
+	lines    [][2]string // header lines as sent: raw name, value
+	req      *http.Request
+	body     []byte
+	trailer  http.Header
+	leftover int   // bytes that followed the request on its connection
+	err      error // the request could not be parsed
+	tunnel   []byte
+}
+
+// header returns every value of the header lines whose name, compared
+// case-insensitively with "_" read as "-", is name.
+func (r *advRecord) header(name string) []string {
+	var vs []string
+	for _, l := range r.lines {
+		if advNorm(l[0]) == name {
+			vs = append(vs, l[1])
+		}
+	}
+	return vs
+}
+
+func advNorm(name string) string { return strings.ToLower(strings.ReplaceAll(name, "_", "-")) }
+
+// advHasura is a stand-in Hasura on a raw TCP listener. It answers 200 with
+// a small JSON body and closes the connection, so every request is on its
+// own connection and anything after it is visible.
+type advHasura struct {
+	ln     net.Listener
+	secret string
+	// switchProtocols answers 101 to every request, as a careless upstream
+	// might, and records what the client sends through the tunnel.
+	switchProtocols atomic.Bool
+
+	mu       sync.Mutex
+	recs     []*advRecord
+	recorded chan struct{} // one token per record, for settle
+	wg       sync.WaitGroup
+}
+
+func newAdvHasura(t *testing.T, secret string) *advHasura {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &advHasura{ln: ln, secret: secret, recorded: make(chan struct{}, 4096)}
+	h.wg.Add(1)
+	go h.accept()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		h.wg.Wait()
+		h.checkAll(t)
+	})
+	return h
+}
+
+func (h *advHasura) url() string { return "http://" + h.ln.Addr().String() }
+
+func (h *advHasura) accept() {
+	defer h.wg.Done()
+	for {
+		c, err := h.ln.Accept()
+		if err != nil {
+			return
+		}
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.serve(c)
+		}()
+	}
+}
+
+func (h *advHasura) serve(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var raw bytes.Buffer
+	br := bufio.NewReader(io.TeeReader(c, &raw))
+	rec := &advRecord{}
+	defer func() {
+		if raw.Len() == 0 {
+			return // a spare connection the transport never used
+		}
+		rec.raw = raw.Bytes()
+		rec.lines = advHeaderLines(rec.raw)
+		h.mu.Lock()
+		h.recs = append(h.recs, rec)
+		h.mu.Unlock()
+		select {
+		case h.recorded <- struct{}{}:
+		default:
+		}
+	}()
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		rec.err = err
+		return
+	}
+	rec.req = req
+	rec.body, rec.err = io.ReadAll(req.Body)
+	rec.trailer = req.Trailer
+	rec.leftover = br.Buffered()
+	if h.switchProtocols.Load() {
+		up := req.Header.Get("Upgrade")
+		if up == "" {
+			up = "h2c"
+		}
+		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n", up)
+		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		rec.tunnel, _ = io.ReadAll(io.LimitReader(c, 1<<16))
+		return
+	}
+	const body = `{"data":{"ok":true}}`
+	fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+}
+
+// advHeaderLines splits the header block of a raw request into name/value
+// pairs, names exactly as sent.
+func advHeaderLines(raw []byte) [][2]string {
+	head, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+	lines := strings.Split(string(head), "\r\n")
+	var out [][2]string
+	for _, l := range lines[1:] {
+		name, value, _ := strings.Cut(l, ":")
+		out = append(out, [2]string{name, strings.TrimSpace(value)})
+	}
+	return out
+}
+
+// records returns what was received so far.
+func (h *advHasura) records() []*advRecord {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]*advRecord(nil), h.recs...)
+}
+
+// settle waits until at least want requests are recorded (or 5 s passed)
+// and returns the records. The stand-in answers before it records, so a
+// client may see the answer a moment before the record exists.
+func (h *advHasura) settle(t *testing.T, want int) []*advRecord {
+	t.Helper()
+	timeout := time.NewTimer(5 * time.Second)
+	defer timeout.Stop()
+	for {
+		if recs := h.records(); len(recs) >= want {
+			return recs
+		}
+		select {
+		case <-h.recorded:
+		case <-timeout.C:
+			return h.records()
+		}
+	}
+}
+
+// reset forgets the records so far (after checking them).
+func (h *advHasura) reset(t *testing.T) {
+	t.Helper()
+	h.checkAll(t)
+	h.mu.Lock()
+	h.recs = nil
+	h.mu.Unlock()
+	for len(h.recorded) > 0 {
+		<-h.recorded
+	}
+}
+
+// checkAll asserts the invariant on every record.
+func (h *advHasura) checkAll(t *testing.T) {
+	t.Helper()
+	for i, r := range h.records() {
+		if err := advInvariant(r, h.secret); err != nil {
+			t.Errorf("request %d reaching Hasura breaks the invariant: %v\n%s", i, err, advShow(r.raw))
+		}
+	}
+}
+
+// advInvariant is the security invariant of the package comment.
+func advInvariant(r *advRecord, secret string) error {
+	if r.err != nil {
+		return fmt.Errorf("unparsable request: %v", r.err)
+	}
+	var secrets, roles []string
+	hasura := 0
+	for _, l := range r.lines {
+		name, value := l[0], l[1]
+		if name != strings.TrimSpace(name) || name == "" {
+			return fmt.Errorf("header name %q has surrounding whitespace", name)
+		}
+		n := advNorm(name)
+		if !strings.HasPrefix(n, "x-hasura-") {
+			continue
+		}
+		hasura++
+		if strings.Contains(strings.ToLower(value), advCanary) {
+			return fmt.Errorf("client value reached Hasura in %s", name)
+		}
+		switch n {
+		case "x-hasura-admin-secret":
+			if name != "X-Hasura-Admin-Secret" {
+				return fmt.Errorf("admin secret under the name %q", name)
+			}
+			secrets = append(secrets, value)
+		case "x-hasura-role":
+			roles = append(roles, value)
+		case "x-hasura-access-key":
+			return errors.New("x-hasura-access-key reached Hasura")
+		}
+	}
+	switch {
+	case len(secrets) == 0 && hasura > 0:
+		return fmt.Errorf("%d x-hasura-* headers without the admin secret", hasura)
+	case len(secrets) > 1:
+		return fmt.Errorf("%d admin secret headers", len(secrets))
+	case len(secrets) == 1 && secrets[0] != secret:
+		return errors.New("admin secret differs from the configured one")
+	case len(secrets) == 1 && (len(roles) != 1 || roles[0] == ""):
+		return fmt.Errorf("admin secret with roles %q", roles)
+	}
+	for k := range r.trailer {
+		return fmt.Errorf("trailer %q reached Hasura", k)
+	}
+	if r.leftover != 0 {
+		return fmt.Errorf("%d bytes followed the request on its connection", r.leftover)
+	}
+	if len(r.tunnel) > 0 {
+		return fmt.Errorf("%d bytes tunnelled to Hasura after a protocol switch", len(r.tunnel))
+	}
+	return nil
+}
+
+// advShow renders a raw request for a failure message, secret redacted.
+func advShow(raw []byte) string {
+	s := strings.ReplaceAll(string(raw), advAdminSecret, "[ADMIN SECRET]")
+	if len(s) > 2000 {
+		s = s[:2000] + "…"
+	}
+	return s
+}
+
+// ---------------------------------------------------------------------------
+// JWKS stand-ins.
+
+// advKey is a signing key with its kid.
+type advKey struct {
+	kid  string
+	priv *rsa.PrivateKey
+}
+
+func advNewKey(t *testing.T, kid string, bits int) advKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return advKey{kid: kid, priv: k}
+}
+
+func advJWK(kid string, pub *rsa.PublicKey) map[string]any {
+	return map[string]any{
+		"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+		"n": base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
+		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
+	}
+}
+
+// JWKS answer modes.
+const (
+	jwksGood = iota
+	jwksHuge
+	jwksSlow
+	jwksMalformed
+	jwksEmpty
+	jwksError
+)
+
+// advJWKS serves a JWK set and counts fetches. Its answer is switchable.
+type advJWKS struct {
+	*httptest.Server
+	fetches atomic.Int64
+	mode    atomic.Int32
+	// release ends slow answers (closed at cleanup).
+	release chan struct{}
+
+	mu   sync.Mutex
+	keys []map[string]any
+}
+
+func newAdvJWKS(t *testing.T, keys ...advKey) *advJWKS {
+	t.Helper()
+	j := &advJWKS{release: make(chan struct{})}
+	j.setKeys(keys...)
+	j.Server = httptest.NewServer(http.HandlerFunc(j.serve))
+	t.Cleanup(func() {
+		close(j.release)
+		j.Close()
+	})
+	return j
+}
+
+func (j *advJWKS) setKeys(keys ...advKey) {
+	var out []map[string]any
+	for _, k := range keys {
+		out = append(out, advJWK(k.kid, &k.priv.PublicKey))
+	}
+	j.setJWKs(out...)
+}
+
+func (j *advJWKS) setJWKs(jwks ...map[string]any) {
+	j.mu.Lock()
+	j.keys = jwks
+	j.mu.Unlock()
+}
+
+func (j *advJWKS) serve(w http.ResponseWriter, r *http.Request) {
+	j.fetches.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	switch j.mode.Load() {
+	case jwksHuge:
+		// A valid document far larger than jwks.max_body_bytes.
+		big := map[string]any{"keys": []any{}, "padding": strings.Repeat("x", 4<<20)}
+		_ = json.NewEncoder(w).Encode(big)
+	case jwksSlow:
+		select {
+		case <-j.release:
+		case <-r.Context().Done():
+		}
+	case jwksMalformed:
+		_, _ = io.WriteString(w, `{"keys":[{"kty":"RSA","n":`)
+	case jwksEmpty:
+		_, _ = io.WriteString(w, `{"keys":[]}`)
+	case jwksError:
+		http.Error(w, "boom", http.StatusInternalServerError)
+	default:
+		j.mu.Lock()
+		doc := map[string]any{"keys": j.keys}
+		j.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(doc)
+	}
+}
+
+// advCounterServer counts every request it gets: an attacker's JWKS that
+// must never be contacted.
+type advCounterServer struct {
+	*httptest.Server
+	hits atomic.Int64
+}
+
+func newAdvCounterServer(t *testing.T, body string) *advCounterServer {
+	t.Helper()
+	s := &advCounterServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		s.hits.Add(1)
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// advClock is a settable clock shared by the authenticator and the key
+// sources, so rate limits and expiries are deterministic.
+type advClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *advClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *advClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// ---------------------------------------------------------------------------
+// The environment: two JWKS issuers, one static RS256 issuer, the proxy on
+// a real server, the stand-in Hasura.
+
+// advKeys are generated once per test function (RSA generation is slow).
+type advKeys struct {
+	a1, a2, b1, c1, attacker advKey
+}
+
+func newAdvKeys(t *testing.T) *advKeys {
+	t.Helper()
+	return &advKeys{
+		a1:       advNewKey(t, "ins_a1", 2048),
+		a2:       advNewKey(t, "ins_a2", 2048),
+		b1:       advNewKey(t, "ins_b1", 2048),
+		c1:       advNewKey(t, "static_c1", 2048),
+		attacker: advNewKey(t, "ins_evil", 2048),
+	}
+}
+
+type advOptions struct {
+	// configure adjusts the auth configuration before New.
+	configure func(*auth.Config)
+	// noWait skips waiting for the JWKS keys (hostile JWKS at start).
+	noWait bool
+}
+
+type advEnv struct {
+	keys    *advKeys
+	clock   *advClock
+	jwksA   *advJWKS
+	jwksB   *advJWKS
+	hasura  *advHasura
+	reg     *prometheus.Registry
+	addr    string
+	client  *http.Client
+	remoteA *auth.RemoteKeys
+}
+
+func newAdvEnv(t *testing.T, keys *advKeys, o advOptions) *advEnv {
+	t.Helper()
+	log := zaptest.NewLogger(t)
+	e := &advEnv{
+		keys:   keys,
+		clock:  &advClock{t: time.Now()},
+		jwksA:  newAdvJWKS(t, keys.a1, keys.a2),
+		jwksB:  newAdvJWKS(t, keys.b1),
+		hasura: newAdvHasura(t, advAdminSecret),
+		reg:    prometheus.NewRegistry(),
+	}
+	m := metrics.New(e.reg)
+
+	cfg := auth.DefaultConfig()
+	cfg.JWTSecrets = []auth.JWTSecret{
+		{JWKURL: e.jwksA.URL, Issuer: advIssuerA, Name: "a"},
+		{JWKURL: e.jwksB.URL, Issuer: advIssuerB, Name: "b"},
+		{Type: "RS256", Key: auth.Secret(advPublicPEM(t, &keys.c1.priv.PublicKey)), Issuer: advIssuerC, Name: "c"},
+	}
+	cfg.AuthorizedParties = []string{advAZP}
+	cfg.JWKS.FetchTimeout = 500 * time.Millisecond
+	cfg.JWKS.UnknownKIDWait = 300 * time.Millisecond
+	cfg.JWKS.MaxBodyBytes = 64 << 10
+	if o.configure != nil {
+		o.configure(&cfg)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var running sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		running.Wait()
+	})
+	var sources []auth.KeySource
+	for i, j := range []*advJWKS{e.jwksA, e.jwksB} {
+		rk, err := auth.NewRemoteKeys(auth.RemoteKeysOptions{
+			URL: j.URL, Name: cfg.JWTSecrets[i].Name, Config: cfg.JWKS, Logger: log, Metrics: m, Now: e.clock.Now,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			rk.Run(ctx)
+		}()
+		if !o.noWait {
+			wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+			err := rk.WaitReady(wctx)
+			wcancel()
+			if err != nil {
+				t.Fatalf("jwks %d not ready: %v", i, err)
+			}
+		}
+		if i == 0 {
+			e.remoteA = rk
+		}
+		sources = append(sources, rk)
+	}
+
+	authn, err := auth.New(auth.Options{
+		Config: cfg, AdminSecret: advAdminSecret, KeySources: sources, Logger: log.Named("auth"), Metrics: m, Now: e.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := proxy.DefaultConfig()
+	up.URL = e.hasura.url()
+	up.AdminSecret = advAdminSecret
+	up.ResponseHeaderTimeout = 5 * time.Second
+	sc := proxy.DefaultServerConfig()
+	h, err := proxy.New(proxy.Options{
+		Upstream: up, MaxBodyBytes: sc.MaxBodyBytes, ErrorStatus: cfg.ErrorStatus, Auth: authn,
+		Logger: log.Named("proxy"), Metrics: m,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := proxy.NewServer(sc, h, log)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+	})
+	e.addr = ln.Addr().String()
+	e.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	t.Cleanup(e.client.CloseIdleConnections)
+	return e
+}
+
+func advPublicPEM(t *testing.T, pub *rsa.PublicKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// claims is a Clerk "hasura" template payload for iss, valid now.
+func (e *advEnv) claims(iss string) map[string]any {
+	now := e.clock.Now()
+	return map[string]any{
+		"iss": iss, "sub": "user_1", "azp": advAZP,
+		"iat": now.Unix(), "nbf": now.Unix() - 5, "exp": now.Add(5 * time.Minute).Unix(),
+		"https://hasura.io/jwt/claims": map[string]any{
+			"x-hasura-allowed-roles": []any{"user", "editor"},
+			"x-hasura-default-role":  "user",
+			"x-hasura-user-id":       "user_1",
+		},
+	}
+}
+
+// ns returns the Hasura claims object of c for editing.
+func advNS(c map[string]any) map[string]any {
+	return c["https://hasura.io/jwt/claims"].(map[string]any)
+}
+
+// sign mints a token: header entries are added to (or override) the JOSE
+// header; a nil kid leaves it out.
+func advSign(t *testing.T, method jwt.SigningMethod, key any, header map[string]any, claims map[string]any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, jwt.MapClaims(claims))
+	for k, v := range header {
+		if v == nil {
+			delete(tok.Header, k)
+			continue
+		}
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// token is a valid token of issuer A signed with key a1.
+func (e *advEnv) token(t *testing.T) string {
+	t.Helper()
+	return advSign(t, jwt.SigningMethodRS256, e.keys.a1.priv, map[string]any{"kid": e.keys.a1.kid}, e.claims(advIssuerA))
+}
+
+// advUnsigned builds a compact token from raw header and payload JSON and a
+// raw signature segment.
+func advUnsigned(header, payload, sig string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(header)) + "." + enc([]byte(payload)) + "." + sig
+}
+
+// do sends a request with the header map as given (names are not
+// canonicalised), without keep-alive.
+func (e *advEnv) do(t *testing.T, method, path string, h http.Header, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+e.addr+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body == "" {
+		req.Body = http.NoBody
+	}
+	for k, vs := range h {
+		req.Header[k] = vs
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// raw writes payload on a fresh connection and returns everything the proxy
+// answered until it closed the connection (or 5 s passed). The payload should
+// end with a request that says Connection: close. The write side stays open:
+// Go's server cancels a request whose client half-closes.
+func (e *advEnv) raw(t *testing.T, payload string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, payload); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+// advStatuses returns the status codes of every response in a raw answer.
+func advStatuses(answer string) []int {
+	var codes []int
+	br := bufio.NewReader(strings.NewReader(answer))
+	for range 16 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			break
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+	}
+	return codes
+}
+
+// gqlError decodes a GraphQL error answer.
+func advGQLError(t *testing.T, status int, body []byte) (code, message string) {
+	t.Helper()
+	var v struct {
+		Errors []struct {
+			Message    string `json:"message"`
+			Extensions struct {
+				Code string `json:"code"`
+			} `json:"extensions"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil || len(v.Errors) != 1 {
+		t.Fatalf("status %d, body %s: not a GraphQL error", status, body)
+	}
+	return v.Errors[0].Extensions.Code, v.Errors[0].Message
+}
+
+// counter reads one series of a counter from the registry.
+func (e *advEnv) counter(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no series %s%v", name, labels)
+	return 0
+}
+
+func advBearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+
+// one returns the single record received, failing otherwise.
+func (e *advEnv) one(t *testing.T) *advRecord {
+	t.Helper()
+	recs := e.hasura.settle(t, 1)
+	if len(recs) != 1 {
+		t.Fatalf("Hasura received %d requests, want 1", len(recs))
+	}
+	return recs[0]
+}
+
+// none asserts that nothing reached Hasura.
+func (e *advEnv) none(t *testing.T) {
+	t.Helper()
+	if recs := e.hasura.records(); len(recs) != 0 {
+		t.Fatalf("Hasura received %d requests, want none:\n%s", len(recs), advShow(recs[0].raw))
+	}
+}
+
+func advGet(vs []string) string {
+	if len(vs) == 0 {
+		return "<absent>"
+	}
+	return strings.Join(vs, " | ")
+}
+
+// ---------------------------------------------------------------------------
+// Header spoofing.
+
+// TestAdversarialSpoofedHeaders sends a valid token together with client
+// x-hasura-* headers in every casing, duplicated, multi-valued and with
+// underscores: none of the values reaches Hasura, which gets the proxy's
+// role and the token's session variables.
+func TestAdversarialSpoofedHeaders(t *testing.T) {
+	keys := newAdvKeys(t)
+	tests := []struct {
+		name     string
+		header   http.Header // sent as is: names are not canonicalised
+		wantRole string
+	}{
+		{"canonical", http.Header{"X-Hasura-User-Id": {advCanary}, "X-Hasura-Org-Id": {advCanary}}, "user"},
+		{"lower case", http.Header{"x-hasura-user-id": {advCanary}, "x-hasura-org-id": {advCanary}}, "user"},
+		{"upper case", http.Header{"X-HASURA-USER-ID": {advCanary}, "X-HASURA-ORG-ID": {advCanary}}, "user"},
+		{"mixed case", http.Header{"x-HaSuRa-UsEr-Id": {advCanary}}, "user"},
+		{"duplicated", http.Header{"X-Hasura-User-Id": {advCanary, advCanary + "2"}}, "user"},
+		{"duplicated across casings", http.Header{"X-Hasura-User-Id": {advCanary}, "x-hasura-user-id": {advCanary}}, "user"},
+		{"comma list", http.Header{"X-Hasura-User-Id": {"user_1, " + advCanary}}, "user"},
+		{"underscores", http.Header{"X_Hasura_User_Id": {advCanary}, "x_hasura_role": {advCanary}, "X-Hasura_Org_Id": {advCanary}}, "user"},
+		{"empty values", http.Header{"X-Hasura-Org-Id": {""}}, "user"},
+		{"backend only permissions", http.Header{"X-Hasura-Use-Backend-Only-Permissions": {"true " + advCanary}}, "user"},
+		{"request id and forwarding", http.Header{"X-Forwarded-For": {"10.0.0.1"}, "Forwarded": {"for=10.0.0.1"}, "X-Hasura-Request-Id": {advCanary}}, "user"},
+		{"role selection is not spoofing", http.Header{"X-Hasura-Role": {"editor"}, "X-Hasura-Org-Id": {advCanary}}, "editor"},
+		{"role selection lower case", http.Header{"x-hasura-role": {"editor"}}, "editor"},
+		{"underscored role is not a role selection", http.Header{"X_Hasura_Role": {"editor"}}, "user"},
+		{"many headers", advManyHeaders(300), "user"},
+	}
+	e := newAdvEnv(t, keys, advOptions{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Cleanup(func() { e.hasura.reset(t) })
+			h := advBearer(e.token(t))
+			for k, vs := range tt.header {
+				h[k] = vs
+			}
+			resp, body := e.do(t, http.MethodPost, "/v1/graphql", h, `{"query":"{ __typename }"}`)
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"ok":true`)) {
+				t.Fatalf("got %d %s, want Hasura's answer", resp.StatusCode, body)
+			}
+			r := e.one(t)
+			if got := r.header("x-hasura-role"); len(got) != 1 || got[0] != tt.wantRole {
+				t.Errorf("X-Hasura-Role = %s, want %s", advGet(got), tt.wantRole)
+			}
+			if got := r.header("x-hasura-user-id"); len(got) != 1 || got[0] != "user_1" {
+				t.Errorf("x-hasura-user-id = %s, want user_1 (from the token)", advGet(got))
+			}
+			for _, n := range []string{"x-hasura-org-id", "x-hasura-use-backend-only-permissions", "x-hasura-request-id"} {
+				if got := r.header(n); len(got) != 0 {
+					t.Errorf("%s = %s reached Hasura", n, advGet(got))
+				}
+			}
+		})
+	}
+}
+
+func advManyHeaders(n int) http.Header {
+	h := http.Header{}
+	for i := range n {
+		h[fmt.Sprintf("X-Hasura-Var-%d", i)] = []string{advCanary}
+	}
+	return h
+}
+
+// TestAdversarialRawHeaderNames sends header names with odd whitespace,
+// control bytes and folding over a raw connection. Whatever Go's server
+// makes of them, it either refuses the request or the invariant holds.
+func TestAdversarialRawHeaderNames(t *testing.T) {
+	keys := newAdvKeys(t)
+	e := newAdvEnv(t, keys, advOptions{})
+	tok := e.token(t)
+	tests := []struct {
+		name   string
+		lines  string // extra header lines, CRLF-terminated
+		refuse bool   // Go's server must answer 400 without forwarding
+	}{
+		{"space before colon", "X-Hasura-Role : admin\r\n", true},
+		{"tab before colon", "X-Hasura-User-Id\t: " + advCanary + "\r\n", true},
+		{"space inside name", "X-Hasura Role: admin\r\n", true},
+		{"leading space folds into previous", "User-Agent: t\r\n X-Hasura-Role: admin\r\n", false},
+		{"leading tab folds into previous", "User-Agent: t\r\n\tX-Hasura-User-Id: " + advCanary + "\r\n", false},
+		{"NUL in name", "X-Hasura-Role\x00: admin\r\n", true},
+		{"NUL in value", "X-Hasura-User-Id: a\x00" + advCanary + "\r\n", true},
+		{"bare LF line ending", "X-Hasura-User-Id: " + advCanary + "\n", false},
+		{"bare CR in value", "X-Hasura-User-Id: a\r" + advCanary + "\r\n", true},
+		{"non-ASCII name", "X-Hasura-Rolé: admin\r\n", true},
+		{"empty name", ": " + advCanary + "\r\n", true},
+		{"underscore role", "X_HASURA_ROLE: admin\r\nx_hasura_user_id: " + advCanary + "\r\n", false},
+		{"obs-text value", "X-Hasura-User-Id: \xff" + advCanary + "\r\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Cleanup(func() { e.hasura.reset(t) })
+			ans := e.raw(t, "GET /v1/graphql?query=%7B__typename%7D HTTP/1.1\r\nHost: hasura\r\nAuthorization: Bearer "+tok+
+				"\r\n"+tt.lines+"Connection: close\r\n\r\n")
+			codes := advStatuses(ans)
+			if len(codes) != 1 {
+				t.Fatalf("got %d responses, want 1:\n%s", len(codes), ans)
+			}
+			if tt.refuse {
+				if codes[0] != http.StatusBadRequest {
+					t.Errorf("status %d, want 400 from Go's server", codes[0])
+				}
+				e.none(t)
+				return
+			}
+			if codes[0] == http.StatusOK {
+				r := e.one(t)
+				if got := r.header("x-hasura-role"); len(got) != 1 || got[0] != "user" {
+					t.Errorf("X-Hasura-Role = %s, want user", advGet(got))
+				}
+			}
+		})
+	}
+}
+
+// TestAdversarialHopByHop lists x-hasura-* headers (and the credentials) in
+// Connection, declares them as trailers, and asks for protocol upgrades:
+// the role the proxy sets always arrives, nothing is smuggled in trailers,
+// and no upgrade or tunnel reaches Hasura outside the WebSocket path.
+func TestAdversarialHopByHop(t *testing.T) {
+	keys := newAdvKeys(t)
+	e := newAdvEnv(t, keys, advOptions{})
+	tok := e.token(t)
+	t.Run("Connection lists the session headers", func(t *testing.T) {
+		for _, conn := range []string{
+			"X-Hasura-Role",
+			"X-Hasura-Admin-Secret, X-Hasura-Role, X-Hasura-User-Id",
+			"close, x-hasura-role, x-hasura-user-id",
+			"Authorization",
+		} {
+			t.Run(conn, func(t *testing.T) {
+				t.Cleanup(func() { e.hasura.reset(t) })
+				h := advBearer(tok)
+				h["Connection"] = []string{conn}
+				h["X-Hasura-Role"] = []string{"editor"}
+				resp, body := e.do(t, http.MethodPost, "/v1/graphql", h, `{"query":"{ __typename }"}`)
+				if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"ok":true`)) {
+					t.Fatalf("got %d %s, want Hasura's answer", resp.StatusCode, body)
+				}
+				r := e.one(t)
+				if got := r.header("x-hasura-role"); len(got) != 1 || got[0] != "editor" {
+					t.Errorf("X-Hasura-Role = %s, want editor", advGet(got))
+				}
+				if got := r.header("x-hasura-user-id"); len(got) != 1 || got[0] != "user_1" {
+					t.Errorf("x-hasura-user-id = %s, want user_1", advGet(got))
+				}
+				if got := r.header("connection"); len(got) != 0 {
+					t.Errorf("Connection = %s reached Hasura", advGet(got))
+				}
+			})
+		}
+	})
+	t.Run("trailers", func(t *testing.T) {
+		t.Cleanup(func() { e.hasura.reset(t) })
+		body := `{"query":"{ __typename }"}`
+		ans := e.raw(t, "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\nAuthorization: Bearer "+tok+"\r\n"+
+			"Transfer-Encoding: chunked\r\nTrailer: X-Hasura-Role, X-Hasura-Admin-Secret, X-Hasura-User-Id\r\nTe: trailers\r\n"+
+			"Connection: close\r\n\r\n"+
+			fmt.Sprintf("%x\r\n%s\r\n0\r\n", len(body), body)+
+			"X-Hasura-Role: admin\r\nX-Hasura-Admin-Secret: "+advCanary+"\r\nX-Hasura-User-Id: "+advCanary+"\r\n\r\n")
+		if codes := advStatuses(ans); len(codes) != 1 || codes[0] != http.StatusOK {
+			t.Fatalf("statuses %v:\n%s", codes, ans)
+		}
+		r := e.one(t)
+		if got := r.header("x-hasura-role"); len(got) != 1 || got[0] != "user" {
+			t.Errorf("X-Hasura-Role = %s, want user", advGet(got))
+		}
+		if bytes.Contains(bytes.ToLower(r.raw), []byte(advCanary)) || bytes.Contains(r.raw, []byte("admin\r\n")) {
+			t.Errorf("a trailer value reached Hasura:\n%s", advShow(r.raw))
+		}
+	})
+	t.Run("non-WebSocket upgrade", func(t *testing.T) {
+		e.hasura.switchProtocols.Store(true)
+		t.Cleanup(func() {
+			e.hasura.switchProtocols.Store(false)
+			e.hasura.reset(t)
+		})
+		for _, up := range []string{"h2c", "websocket/13", "foo"} {
+			t.Run(up, func(t *testing.T) {
+				t.Cleanup(func() { e.hasura.reset(t) })
+				ans := e.raw(t, "GET /v1/graphql?query=%7B__typename%7D HTTP/1.1\r\nHost: hasura\r\nAuthorization: Bearer "+tok+
+					"\r\nConnection: Upgrade\r\nUpgrade: "+up+"\r\n\r\n"+
+					"GET /v1/metadata HTTP/1.1\r\nHost: hasura\r\nX-Hasura-Role: admin\r\nConnection: close\r\n\r\n")
+				if codes := advStatuses(ans); len(codes) == 0 || codes[0] != http.StatusBadGateway {
+					t.Errorf("statuses %v, want 502 (Hasura switched protocols unasked):\n%s", codes, ans)
+				}
+				for _, r := range e.hasura.records() {
+					if len(r.header("upgrade")) != 0 {
+						t.Errorf("Upgrade reached Hasura on the HTTP path:\n%s", advShow(r.raw))
+					}
+				}
+			})
+		}
+	})
+}
