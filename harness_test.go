@@ -104,22 +104,25 @@ func parseEntries(out string) []logEntry {
 func (s *logSink) entries() []logEntry { return parseEntries(s.String()) }
 
 // wait returns the first line match accepts, waiting for it up to
-// waitTimeout. A value on exited (the proxy returned) ends the wait early.
-func (s *logSink) wait(t *testing.T, what string, exited <-chan error, match func(logEntry) bool) logEntry {
+// waitTimeout. The proxy exiting (exited closed) ends the wait early.
+func (s *logSink) wait(t *testing.T, what string, exited <-chan struct{}, match func(logEntry) bool) logEntry {
 	t.Helper()
 	timer := time.NewTimer(waitTimeout)
 	defer timer.Stop()
-	for {
+	for gone := false; ; {
 		out, changed := s.snapshot()
 		for _, e := range parseEntries(out) {
 			if match(e) {
 				return e
 			}
 		}
+		if gone {
+			t.Fatalf("proxy exited before logging %s; log:\n%s", what, out)
+		}
 		select {
 		case <-changed:
-		case err := <-exited:
-			t.Fatalf("proxy exited (%v) before logging %s; log:\n%s", err, what, s.String())
+		case <-exited:
+			gone = true // one last look at what it wrote
 		case <-timer.C:
 			t.Fatalf("no log line %s within %s; log:\n%s", what, waitTimeout, s.String())
 		}
@@ -305,9 +308,12 @@ const (
 )
 
 // claimsFor returns valid claims for iss with the Hasura claims of a user.
+// Each call has its own jti, so no two tokens are equal (and none is
+// answered from the verified-token cache).
 func claimsFor(iss string) jwt.MapClaims {
 	now := time.Now()
 	return jwt.MapClaims{
+		"jti": rand.Text(),
 		"iss": iss,
 		"sub": "user_2abc",
 		"iat": now.Add(-time.Minute).Unix(),
@@ -423,8 +429,21 @@ type runningProxy struct {
 	client, ops string // base URLs
 	clientAddr  string // host:port of the client listener
 	logs        *logSink
-	exited      chan error // receives run's result once
+	exited      chan struct{} // closed when run has returned
+	err         error         // what run returned; read after exited
 	stop        context.CancelFunc
+}
+
+// wait returns run's result once it has returned, or fails the test.
+func (p *runningProxy) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return p.err
+	case <-time.After(waitTimeout):
+		t.Fatalf("proxy did not stop within %s", waitTimeout)
+		return nil
+	}
 }
 
 // startProxy runs the proxy in process through run(), as main does, and
@@ -435,21 +454,19 @@ func startProxy(t *testing.T, c testConfig) *runningProxy {
 	clearHasuraEnv(t)
 	path := writeConfig(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &runningProxy{logs: newLogSink(), exited: make(chan error, 1), stop: cancel}
-	go func() { p.exited <- run(ctx, []string{"-config", path}, io.Discard, p.logs) }()
+	p := &runningProxy{logs: newLogSink(), exited: make(chan struct{}), stop: cancel}
+	go func() {
+		defer close(p.exited)
+		p.err = run(ctx, []string{"-config", path}, io.Discard, p.logs)
+	}()
 	start := p.logs.wait(t, `"starting"`, p.exited, msgIs("starting"))
 	p.clientAddr = start.str("listen")
 	p.client = "http://" + p.clientAddr
 	p.ops = "http://" + start.str("ops_listen")
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-p.exited:
-			if err != nil {
-				t.Errorf("run returned %v; want nil after cancel", err)
-			}
-		case <-time.After(waitTimeout):
-			t.Errorf("proxy did not stop within %s", waitTimeout)
+		if err := p.wait(t); err != nil {
+			t.Errorf("run returned %v; want nil after cancel", err)
 		}
 	})
 	return p
