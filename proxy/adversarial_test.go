@@ -70,7 +70,10 @@ type advRecord struct {
 	body     []byte
 	trailer  http.Header
 	leftover int   // bytes that followed the request on its connection
-	err      error // the request could not be parsed
+	err      error // the request head could not be parsed
+	// bodyErr is a body cut short: the proxy stops forwarding a body the
+	// client framed badly, after the (checked) head was sent.
+	bodyErr error
 	tunnel   []byte
 }
 
@@ -164,7 +167,7 @@ func (h *advHasura) serve(c net.Conn) {
 		return
 	}
 	rec.req = req
-	rec.body, rec.err = io.ReadAll(req.Body)
+	rec.body, rec.bodyErr = io.ReadAll(req.Body)
 	rec.trailer = req.Trailer
 	rec.leftover = br.Buffered()
 	if h.switchProtocols.Load() {
@@ -466,6 +469,8 @@ func newAdvKeys(t *testing.T) *advKeys {
 type advOptions struct {
 	// configure adjusts the auth configuration before New.
 	configure func(*auth.Config)
+	// before runs once the JWKS stand-ins exist, before the first fetch.
+	before func(*advEnv)
 	// noWait skips waiting for the JWKS keys (hostile JWKS at start).
 	noWait bool
 }
@@ -509,6 +514,9 @@ func newAdvEnv(t *testing.T, keys *advKeys, o advOptions) *advEnv {
 		o.configure(&cfg)
 	}
 
+	if o.before != nil {
+		o.before(e)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var running sync.WaitGroup
 	t.Cleanup(func() {
@@ -518,7 +526,7 @@ func newAdvEnv(t *testing.T, keys *advKeys, o advOptions) *advEnv {
 	var sources []auth.KeySource
 	for i, j := range []*advJWKS{e.jwksA, e.jwksB} {
 		rk, err := auth.NewRemoteKeys(auth.RemoteKeysOptions{
-			URL: j.URL, Name: cfg.JWTSecrets[i].Name, Config: cfg.JWKS, Logger: log, Metrics: m, Now: e.clock.Now,
+			URL: j.URL, Name: []string{"a", "b"}[i], Config: cfg.JWKS, Logger: log, Metrics: m, Now: e.clock.Now,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -965,6 +973,245 @@ func TestAdversarialHopByHop(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Paths, smuggling, sizes.
+
+// TestAdversarialUnauthenticatedPaths tries dot segments, encoded slashes,
+// double slashes, parameters and queries around the paths Hasura answers
+// without authentication, each without a token, with a token and with the
+// right admin secret. Only the exact paths pass without a token, and they
+// reach Hasura with no admin secret and no x-hasura-* header whatever the
+// client sent; every variant is authenticated like any other path.
+func TestAdversarialUnauthenticatedPaths(t *testing.T) {
+	keys := newAdvKeys(t)
+	e := newAdvEnv(t, keys, advOptions{})
+	tok := e.token(t)
+	const (
+		unauth  = "forwarded without credentials"
+		refused = "refused"
+		none    = "answered by Go's server"
+	)
+	variants := []struct {
+		name    string
+		headers string
+		role    string // the role of an authenticated variant
+	}{
+		{"no token", "X-Hasura-Admin-Secret: " + advCanary + "\r\nX-Hasura-Role: admin\r\nx-hasura-user-id: " + advCanary + "\r\n", ""},
+		{"token", "Authorization: Bearer " + tok + "\r\nX-Hasura-Role: editor\r\nx-hasura-user-id: " + advCanary + "\r\n", "editor"},
+		{"admin secret", "X-Hasura-Admin-Secret: " + advAdminSecret + "\r\nX-Hasura-Role: admin\r\n", "admin"},
+	}
+	tests := []struct {
+		method, target string
+		want           string
+	}{
+		{"GET", "/healthz", unauth},
+		{"HEAD", "/healthz", unauth},
+		{"GET", "/healthz?x", unauth},
+		{"GET", "/healthz?v1/graphql", unauth},
+		{"GET", "/hasura/healthz", unauth},
+		{"GET", "/v1/version", unauth},
+		{"GET", "http://evil.example/healthz", unauth},
+		{"OPTIONS", "/v1/graphql", unauth},
+		{"OPTIONS", "/v1/metadata", unauth},
+		{"OPTIONS", "*", none},
+		{"POST", "/healthz", refused},
+		{"PUT", "/v1/version", refused},
+		{"GET", "/healthz/../v1/graphql", refused},
+		{"GET", "/healthz/..%2fv1%2fgraphql", refused},
+		{"GET", "/healthz%2F..%2Fv1%2Fgraphql", refused},
+		{"GET", "/%2e%2e/v1/graphql", refused},
+		{"GET", "/hasura/healthz/../../v1/metadata", refused},
+		{"GET", "/./healthz", refused},
+		{"GET", "//healthz", refused},
+		{"GET", "//v1/graphql", refused},
+		{"GET", "/healthz/", refused},
+		{"GET", "/HEALTHZ", refused},
+		{"GET", "/%68ealthz", refused},
+		{"GET", "/healthz%00", refused},
+		{"GET", "/healthz%20", refused},
+		{"GET", "/v1/version;x", refused},
+		{"GET", "/v1/version/..;/graphql", refused},
+		{"GET", "/healthz#/../v1/graphql", refused},
+		{"GET", "http://evil.example/v1/graphql", refused},
+		{"GET", "http://evil.example//healthz", refused},
+	}
+	for _, tt := range tests {
+		for _, v := range variants {
+			t.Run(tt.method+" "+tt.target+" "+v.name, func(t *testing.T) {
+				t.Cleanup(func() { e.hasura.reset(t) })
+				ans := e.raw(t, tt.method+" "+tt.target+" HTTP/1.1\r\nHost: hasura\r\n"+v.headers+"Connection: close\r\n\r\n")
+				codes := advStatuses(ans)
+				if len(codes) != 1 {
+					t.Fatalf("got %d answers:\n%s", len(codes), ans)
+				}
+				switch {
+				case tt.want == unauth:
+					r := e.one(t)
+					for _, l := range r.lines {
+						if strings.HasPrefix(advNorm(l[0]), "x-hasura-") {
+							t.Errorf("%s reached Hasura on an unauthenticated path", l[0])
+						}
+					}
+				case tt.want == none || v.role == "":
+					e.none(t)
+					if tt.want == refused && codes[0] == http.StatusOK && !strings.Contains(ans, "access-denied") {
+						t.Errorf("status 200 without an auth error:\n%s", ans)
+					}
+				default:
+					r := e.one(t)
+					if got := r.header("x-hasura-role"); len(got) != 1 || got[0] != v.role {
+						t.Errorf("X-Hasura-Role = %s, want %s", advGet(got), v.role)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestAdversarialSmuggling sends conflicting framing over raw connections.
+// Go's server either refuses the request or reads one unambiguous message;
+// the request hidden in the body never reaches Hasura (it would come without
+// a token and be refused), and each request reaches Hasura alone on its
+// connection (advInvariant checks that nothing follows it).
+func TestAdversarialSmuggling(t *testing.T) {
+	keys := newAdvKeys(t)
+	e := newAdvEnv(t, keys, advOptions{})
+	auth := "Authorization: Bearer " + e.token(t) + "\r\n"
+	smuggled := "GET /smuggled HTTP/1.1\r\nHost: hasura\r\nX-Hasura-Role: admin\r\nConnection: close\r\n\r\n"
+	const q = `{"query":"{ __typename }"}`
+	tests := []struct {
+		name    string
+		payload string
+		// refuse: Go's server must answer 400 or 501 and forward nothing.
+		refuse bool
+	}{
+		{"CL then TE", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, false},
+		{"TE then CL", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + "Transfer-Encoding: chunked\r\nContent-Length: 60\r\n\r\n0\r\n\r\n" + smuggled, false},
+		{"two different CL", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + "Content-Length: 0\r\nContent-Length: 70\r\n\r\n" + smuggled, true},
+		{"CL list", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + "Content-Length: 0, 70\r\n\r\n" + smuggled, true},
+		{"signed CL", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + "Content-Length: +0\r\n\r\n" + smuggled, true},
+		{"TE chunked, identity", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" + smuggled, true},
+		{"TE identity", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + "Transfer-Encoding: identity\r\nContent-Length: 0\r\n\r\n" + smuggled, true},
+		{"TE xchunked", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + "Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n" + smuggled, true},
+		{"two TE", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, true},
+		{"TE with space before colon", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + "Transfer-Encoding : chunked\r\nContent-Length: 0\r\n\r\n" + smuggled, true},
+		{"TE folded", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + "Content-Length: 0\r\nTransfer-Encoding:\r\n chunked\r\n\r\n" + smuggled, false},
+		{"chunk size overflow", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff1\r\nx\r\n0\r\n\r\n" + smuggled, false},
+		{"bare LF chunk", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\n1a\n" + q + "\n0\n\n" + smuggled, false},
+		{"HTTP/1.0 with TE", "POST /v1/graphql HTTP/1.0\r\nHost: hasura\r\n" + auth + "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n" + smuggled, false},
+		{"pipelined after a good request", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(q), q) + smuggled, false},
+		{"request in the body", "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\n" + auth + fmt.Sprintf("Connection: close\r\nContent-Length: %d\r\n\r\n%s", len(smuggled), smuggled), false},
+		{"LF-only request line", "GET /v1/graphql HTTP/1.1\nHost: hasura\n" + strings.TrimSuffix(auth, "\r\n") + "\n\n" + smuggled, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Cleanup(func() { e.hasura.reset(t) })
+			ans := e.raw(t, tt.payload)
+			codes := advStatuses(ans)
+			if len(codes) == 0 {
+				t.Fatalf("no answer:\n%s", ans)
+			}
+			if tt.refuse {
+				if codes[0] != http.StatusBadRequest && codes[0] != http.StatusNotImplemented {
+					t.Errorf("statuses %v, want 400 or 501 from Go's server", codes)
+				}
+				e.none(t)
+			}
+			for _, r := range e.hasura.settle(t, 0) {
+				if r.req != nil && strings.Contains(r.req.URL.Path, "smuggled") {
+					t.Errorf("the smuggled request reached Hasura:\n%s", advShow(r.raw))
+				}
+				if got := r.header("x-hasura-role"); len(got) != 1 || got[0] != "user" {
+					t.Errorf("X-Hasura-Role = %s, want user", advGet(got))
+				}
+			}
+		})
+	}
+}
+
+// TestAdversarialOversized sends headers, tokens and bodies past every
+// limit: each is refused before Hasura sees it, or (for a chunked body that
+// is only found too large while it streams) the invariant still holds.
+func TestAdversarialOversized(t *testing.T) {
+	keys := newAdvKeys(t)
+	e := newAdvEnv(t, keys, advOptions{})
+	tok := e.token(t)
+	max := proxy.DefaultServerConfig()
+
+	t.Run("headers past server.max_header_bytes", func(t *testing.T) {
+		t.Cleanup(func() { e.hasura.reset(t) })
+		h := advBearer(tok)
+		// Go's server allows 4096 bytes over MaxHeaderBytes.
+		h["X-Pad"] = []string{strings.Repeat("p", max.MaxHeaderBytes+8192)}
+		resp, _ := e.do(t, http.MethodPost, "/v1/graphql", h, `{}`)
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("status %d, want 431", resp.StatusCode)
+		}
+		e.none(t)
+	})
+	t.Run("token past auth.max_token_bytes", func(t *testing.T) {
+		t.Cleanup(func() { e.hasura.reset(t) })
+		c := e.claims(advIssuerA)
+		advNS(c)["x-hasura-pad"] = strings.Repeat("p", auth.DefaultMaxTokenBytes)
+		big := advSign(t, jwt.SigningMethodRS256, keys.a1.priv, map[string]any{"kid": keys.a1.kid}, c)
+		resp, body := e.do(t, http.MethodPost, "/v1/graphql", advBearer(big), `{}`)
+		// Never decoded, so it has no iss and pre-matches all three
+		// secrets: Hasura's answer to that is "Multiple JWTs found".
+		if code, msg := advGQLError(t, resp.StatusCode, body); code != auth.CodeInvalidHeaders || !strings.Contains(msg, "Multiple JWTs") {
+			t.Errorf("got %s %q, want invalid-headers Multiple JWTs found", code, msg)
+		}
+		e.none(t)
+		single := newAdvEnv(t, keys, advOptions{configure: func(c *auth.Config) { c.JWTSecrets = c.JWTSecrets[:1] }})
+		resp, body = single.do(t, http.MethodPost, "/v1/graphql", advBearer(big), `{}`)
+		if code, msg := advGQLError(t, resp.StatusCode, body); code != auth.CodeInvalidJWT || !strings.Contains(msg, "larger than") {
+			t.Errorf("one secret: got %s %q, want invalid-jwt token too large", code, msg)
+		}
+		if n := single.counter(t, "hasura_auth_proxy_auth_decisions_total", map[string]string{"result": "denied", "reason": "token_too_large"}); n != 1 {
+			t.Errorf("auth_decisions_total{reason=token_too_large} = %v, want 1", n)
+		}
+		single.none(t)
+	})
+	t.Run("many small x-hasura headers", func(t *testing.T) {
+		t.Cleanup(func() { e.hasura.reset(t) })
+		h := advBearer(tok)
+		for k, v := range advManyHeaders(2000) {
+			h[k] = v
+		}
+		resp, _ := e.do(t, http.MethodPost, "/v1/graphql", h, `{}`)
+		if resp.StatusCode == http.StatusOK {
+			e.one(t) // the invariant (no canary) is checked at reset
+		}
+	})
+	t.Run("body past server.max_body_bytes with Content-Length", func(t *testing.T) {
+		t.Cleanup(func() { e.hasura.reset(t) })
+		// Refused from the head alone: the body is never read.
+		ans := e.raw(t, fmt.Sprintf("POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\nAuthorization: Bearer %s\r\n"+
+			"Content-Length: %d\r\nConnection: close\r\n\r\n{", tok, max.MaxBodyBytes+1))
+		if codes := advStatuses(ans); len(codes) != 1 || codes[0] != http.StatusRequestEntityTooLarge {
+			t.Errorf("statuses %v, want 413:\n%s", codes, ans)
+		}
+		e.none(t)
+	})
+	t.Run("chunked body past server.max_body_bytes", func(t *testing.T) {
+		t.Cleanup(func() { e.hasura.reset(t) })
+		req, err := http.NewRequest(http.MethodPost, "http://"+e.addr+"/v1/graphql",
+			io.MultiReader(strings.NewReader(strings.Repeat("b", int(max.MaxBodyBytes)+1))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = advBearer(tok)
+		req.ContentLength = -1
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("status 200 for a body past the limit")
 		}
 	})
 }
