@@ -74,7 +74,7 @@ type advRecord struct {
 	// bodyErr is a body cut short: the proxy stops forwarding a body the
 	// client framed badly, after the (checked) head was sent.
 	bodyErr error
-	tunnel   []byte
+	tunnel  []byte
 }
 
 // header returns every value of the header lines whose name, compared
