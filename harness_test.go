@@ -150,6 +150,7 @@ type fakeHasura struct {
 	healthy     atomic.Bool
 	slowArrived chan struct{}
 	release     chan struct{}
+	releaseOnce sync.Once
 
 	mu   sync.Mutex
 	reqs []recorded
@@ -160,16 +161,15 @@ func newFakeHasura(t *testing.T) *fakeHasura {
 	f := &fakeHasura{slowArrived: make(chan struct{}, 16), release: make(chan struct{})}
 	f.healthy.Store(true)
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	var once sync.Once
 	t.Cleanup(func() {
-		once.Do(func() { close(f.release) })
+		f.releaseSlow()
 		f.Close()
 	})
 	return f
 }
 
 // releaseSlow lets every ?slow=1 request answer.
-func (f *fakeHasura) releaseSlow() { close(f.release) }
+func (f *fakeHasura) releaseSlow() { f.releaseOnce.Do(func() { close(f.release) }) }
 
 func (f *fakeHasura) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/healthz" {
