@@ -7,6 +7,9 @@
 //
 //	hasura-auth-proxy [-config FILE]                 run the proxy (default config.yaml)
 //	hasura-auth-proxy -check-config [-config FILE]   validate the configuration and exit
+//	hasura-auth-proxy demo                           try it: proxy, token issuer and Hasura stand-in on 127.0.0.1
+//	hasura-auth-proxy verify [-config FILE] [-role ROLE] TOKEN|-
+//	                                                 explain the proxy's decision on a token (exit 0 allowed, 1 refused)
 package main
 
 import (
@@ -49,6 +52,14 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 // run is the whole program: it parses args, and runs a subcommand or the
 // proxy until ctx is done.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "demo":
+			return runDemo(ctx, args[1:], stdout, stderr)
+		case "verify":
+			return runVerify(ctx, args[1:], os.Stdin, stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("hasura-auth-proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "config.yaml", "configuration file")
