@@ -358,14 +358,21 @@ func (r *claimsRules) extractMap(c *claimSet) (*hasuraClaims, *Error) {
 // selection.
 func (r *claimsRules) addVar(hc *hasuraClaims, name string, raw json.RawMessage) {
 	switch name {
-	case varAllowedRoles, varDefaultRole, varRole:
-		// Roles are not session variables; x-hasura-role is chosen by the
-		// proxy and a claim of that name is overridden, as in Hasura.
+	case varAllowedRoles, varDefaultRole:
+		// Roles are not session variables.
+		return
+	}
+	switch strings.ReplaceAll(name, "_", "-") {
+	case varRole:
+		// x-hasura-role is chosen by the proxy and a claim of that name is
+		// overridden, as in Hasura.
 		return
 	case varAdminSecret, varAccessKey, varBackendOnly:
 		// Hasura drops the secrets from a JWT session, and backend-only
 		// permissions never apply in JWT mode. Forwarded next to the admin
-		// secret they would be honoured, so they are never forwarded.
+		// secret they would be honoured, so they are never forwarded; nor
+		// are their "_" spellings, which the proxy's last check before
+		// Hasura treats as the same headers (and refuses).
 		return
 	}
 	if hc.varsErr != nil {
@@ -504,6 +511,9 @@ func parseAllowedRoles(raw json.RawMessage) ([]string, *Error) {
 		if s == "" {
 			return nil, claimsErr(ReasonClaimsInvalid, prefix+"empty string not allowed")
 		}
+		if err := checkRoleName(varAllowedRoles, s); err != nil {
+			return nil, err
+		}
 		roles = append(roles, s)
 	}
 	return roles, nil
@@ -521,7 +531,24 @@ func parseDefaultRole(raw json.RawMessage, should string) (string, *Error) {
 	if s == "" {
 		return "", claimsErr(ReasonClaimsInvalid, prefix+"empty string not allowed")
 	}
+	if err := checkRoleName(varDefaultRole, s); err != nil {
+		return "", err
+	}
 	return s, nil
+}
+
+// checkRoleName refuses a role that cannot travel as an X-Hasura-Role value
+// unchanged (stricter than Hasura): a control character would make the
+// request fail on its way to Hasura, and surrounding spaces or tabs are
+// trimmed by every HTTP hop, so " admin" would arrive as "admin".
+func checkRoleName(claim, role string) *Error {
+	if !validHeaderValue(role) {
+		return claimsErr(ReasonBadClaimValue, claim+": a role contains a control character (CR, LF, NUL, ...)")
+	}
+	if strings.Trim(role, " \t") != role {
+		return claimsErr(ReasonBadClaimValue, claim+": a role starts or ends with a space or tab")
+	}
+	return nil
 }
 
 // selectRole applies the x-hasura-role request header (reference §2 step 6):

@@ -1215,3 +1215,277 @@ func TestAdversarialOversized(t *testing.T) {
 		}
 	})
 }
+
+// ---------------------------------------------------------------------------
+// Tokens.
+
+// TestAdversarialTokenForgery tries the classic JWT forgeries: alg none,
+// HS/RS confusion, hostile kids, jku/x5u/jwk/x5c headers pointing at an
+// attacker's keys, cross-issuer signatures, tampered payloads. Each is
+// refused with Hasura's answer, nothing reaches Hasura, and the attacker's
+// server is never contacted.
+func TestAdversarialTokenForgery(t *testing.T) {
+	keys := newAdvKeys(t)
+	e := newAdvEnv(t, keys, advOptions{})
+	attackerJWKS, _ := json.Marshal(map[string]any{"keys": []any{advJWK(keys.attacker.kid, &keys.attacker.priv.PublicKey)}})
+	attacker := newAdvCounterServer(t, string(attackerJWKS))
+	certDER := advSelfSigned(t, keys.attacker.priv)
+	pemA1 := advPublicPEM(t, &keys.a1.priv.PublicKey)
+	pemC1 := advPublicPEM(t, &keys.c1.priv.PublicKey)
+	evil := keys.attacker.priv
+	rs := jwt.SigningMethodRS256
+	hs := jwt.SigningMethodHS256
+	kid := func(k string) map[string]any { return map[string]any{"kid": k} }
+	good := e.claims(advIssuerA)
+	goodJSON, _ := json.Marshal(good)
+	escalated := e.claims(advIssuerA)
+	advNS(escalated)["x-hasura-default-role"] = "admin"
+	advNS(escalated)["x-hasura-allowed-roles"] = []any{"admin"}
+	escalatedJSON, _ := json.Marshal(escalated)
+	valid := e.token(t)
+	validSig := valid[strings.LastIndexByte(valid, '.')+1:]
+
+	const (
+		badSig  = "Could not verify JWT: JWSError JWSInvalidSignature"
+		noSigs  = "Could not verify JWT: JWSError JWSNoSignatures"
+		issuer  = "Could not verify JWT: JWTNotInIssuer"
+		multi   = "Could not verify JWT: Multiple JWTs found"
+		expired = "Could not verify JWT: JWTExpired"
+	)
+	tests := []struct {
+		name  string
+		token func() string
+		want  string // exact Hasura message
+	}{
+		{"alg none, empty signature", func() string {
+			return advUnsigned(`{"alg":"none","typ":"JWT"}`, string(goodJSON), "")
+		}, noSigs},
+		{"alg none with a signature", func() string { return advUnsigned(`{"alg":"none"}`, string(goodJSON), validSig) }, noSigs},
+		{"alg None", func() string { return advUnsigned(`{"alg":"None"}`, string(goodJSON), "") }, badSig},
+		{"alg NONE", func() string { return advUnsigned(`{"alg":"NONE","kid":"ins_a1"}`, string(goodJSON), "") }, badSig},
+		{"no alg", func() string { return advUnsigned(`{"kid":"ins_a1"}`, string(goodJSON), validSig) }, badSig},
+		{"alg as a number", func() string { return advUnsigned(`{"alg":256,"kid":"ins_a1"}`, string(goodJSON), validSig) }, badSig},
+		{"HS256 keyed with the JWKS public key PEM", func() string { return advSign(t, hs, []byte(pemA1), kid("ins_a1"), good) }, badSig},
+		{"HS256 keyed with the modulus", func() string {
+			return advSign(t, hs, keys.a1.priv.PublicKey.N.Bytes(), kid("ins_a1"), good)
+		}, badSig},
+		{"HS256 keyed with the static public key PEM", func() string {
+			return advSign(t, hs, []byte(pemC1), nil, e.claims(advIssuerC))
+		}, badSig},
+		{"HS256 keyed with the static PEM, no kid", func() string {
+			return advSign(t, hs, []byte(pemC1), map[string]any{"kid": nil}, e.claims(advIssuerC))
+		}, badSig},
+		{"RS256 header, payload swapped", func() string {
+			return advUnsigned(`{"alg":"RS256","kid":"ins_a1","typ":"JWT"}`, string(escalatedJSON), validSig)
+		}, badSig},
+		{"signature stripped", func() string { return valid[:strings.LastIndexByte(valid, '.')+1] }, badSig},
+		{"PS256 header on an RS256 key", func() string { return advSign(t, jwt.SigningMethodPS256, keys.a1.priv, kid("ins_a1"), good) }, badSig},
+		{"kid path traversal", func() string { return advSign(t, rs, evil, kid("../../../../etc/passwd"), good) }, badSig},
+		{"kid SQL", func() string { return advSign(t, rs, evil, kid("' OR '1'='1' --"), good) }, badSig},
+		{"kid NUL and CRLF", func() string { return advSign(t, rs, evil, kid("ins_a1\x00\r\nX-Hasura-Role: admin"), good) }, badSig},
+		{"kid as a number", func() string { return advSign(t, rs, keys.a1.priv, kid2(1), good) }, badSig},
+		{"kid very long", func() string { return advSign(t, rs, evil, kid(strings.Repeat("k", 8000)), good) }, badSig},
+		{"jku to the attacker", func() string {
+			return advSign(t, rs, evil, map[string]any{"kid": keys.attacker.kid, "jku": attacker.URL}, good)
+		}, badSig},
+		{"x5u to the attacker", func() string {
+			return advSign(t, rs, evil, map[string]any{"kid": keys.attacker.kid, "x5u": attacker.URL}, good)
+		}, badSig},
+		{"jku with a known kid", func() string {
+			return advSign(t, rs, evil, map[string]any{"kid": "ins_a1", "jku": attacker.URL}, good)
+		}, badSig},
+		{"embedded jwk", func() string {
+			return advSign(t, rs, evil, map[string]any{"kid": "ins_a1", "jwk": advJWK("ins_a1", &evil.PublicKey)}, good)
+		}, badSig},
+		{"embedded jwk, no kid", func() string {
+			return advSign(t, rs, evil, map[string]any{"kid": nil, "jwk": advJWK("x", &evil.PublicKey)}, good)
+		}, badSig},
+		{"embedded x5c", func() string {
+			return advSign(t, rs, evil, map[string]any{"kid": nil, "x5c": []string{base64.StdEncoding.EncodeToString(certDER)}}, good)
+		}, badSig},
+		{"issuer A signed with issuer B's key and kid", func() string { return advSign(t, rs, keys.b1.priv, kid("ins_b1"), good) }, badSig},
+		{"issuer A signed with issuer B's key, A's kid", func() string { return advSign(t, rs, keys.b1.priv, kid("ins_a1"), good) }, badSig},
+		{"issuer A signed with issuer B's key, no kid", func() string {
+			return advSign(t, rs, keys.b1.priv, map[string]any{"kid": nil}, good)
+		}, badSig},
+		{"issuer B signed with issuer A's key", func() string {
+			return advSign(t, rs, keys.a1.priv, kid("ins_a1"), e.claims(advIssuerB))
+		}, badSig},
+		{"static issuer C signed with a JWKS key", func() string {
+			return advSign(t, rs, keys.a1.priv, kid("ins_a1"), e.claims(advIssuerC))
+		}, badSig},
+		{"unknown issuer", func() string {
+			return advSign(t, rs, keys.a1.priv, kid("ins_a1"), e.claims("https://evil.example"))
+		}, issuer},
+		{"no iss pre-matches every secret", func() string {
+			c := e.claims(advIssuerA)
+			delete(c, "iss")
+			return advSign(t, rs, keys.a1.priv, kid("ins_a1"), c)
+		}, multi},
+		{"expired an hour ago", func() string {
+			c := e.claims(advIssuerA)
+			c["exp"] = e.clock.Now().Add(-time.Hour).Unix()
+			return advSign(t, rs, keys.a1.priv, kid("ins_a1"), c)
+		}, expired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := e.do(t, http.MethodPost, "/v1/graphql", advBearer(tt.token()), `{"query":"{ __typename }"}`)
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("status %d, want Hasura's 200 on /v1/graphql", resp.StatusCode)
+			}
+			code, msg := advGQLError(t, resp.StatusCode, body)
+			if msg != tt.want {
+				t.Errorf("got %s %q, want %q", code, msg, tt.want)
+			}
+			e.none(t)
+		})
+	}
+	t.Run("a token for each issuer in one request", func(t *testing.T) {
+		h := http.Header{"Authorization": {
+			"Bearer " + valid,
+			"Bearer " + advSign(t, rs, keys.b1.priv, kid("ins_b1"), e.claims(advIssuerB)),
+		}}
+		resp, body := e.do(t, http.MethodPost, "/v1/graphql", h, `{}`)
+		if _, msg := advGQLError(t, resp.StatusCode, body); msg != multi {
+			t.Errorf("got %q, want %q", msg, multi)
+		}
+		e.none(t)
+	})
+	if n := attacker.hits.Load(); n != 0 {
+		t.Errorf("the attacker's key server was contacted %d times", n)
+	}
+	// The same tokens, signed right, do pass: the refusals above are about
+	// the forgery, not the harness.
+	for _, tok := range []string{valid, advSign(t, rs, keys.b1.priv, kid("ins_b1"), e.claims(advIssuerB)),
+		advSign(t, rs, keys.c1.priv, nil, e.claims(advIssuerC))} {
+		resp, body := e.do(t, http.MethodPost, "/v1/graphql", advBearer(tok), `{}`)
+		if !bytes.Contains(body, []byte(`"ok":true`)) {
+			t.Errorf("a genuine token was refused: %d %s", resp.StatusCode, body)
+		}
+	}
+}
+
+// kid2 is a kid header of a non-string type.
+func kid2(v any) map[string]any { return map[string]any{"kid": v} }
+
+// advSelfSigned returns a self-signed certificate for key, as an attacker
+// would put in x5c.
+func advSelfSigned(t *testing.T, key *rsa.PrivateKey) []byte {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IsCA:         true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// TestAdversarialClaimValues sends validly signed tokens whose Hasura claims
+// are hostile: control characters in values and roles, names that are not
+// header names, names of the credentials. Values that cannot be a header
+// are refused; the credentials and backend-only switch are never forwarded.
+func TestAdversarialClaimValues(t *testing.T) {
+	keys := newAdvKeys(t)
+	e := newAdvEnv(t, keys, advOptions{})
+	tests := []struct {
+		name   string
+		mutate func(ns map[string]any)
+		role   string // X-Hasura-Role request header
+		// refuse is the expected error code; empty means forwarded.
+		refuse string
+		// absent are header names that must not reach Hasura.
+		absent []string
+	}{
+		{"CRLF in a value", func(ns map[string]any) { ns["x-hasura-user-id"] = "u\r\nX-Hasura-Role: admin" }, "", auth.CodeJWTInvalidClaims, nil},
+		{"LF in a value", func(ns map[string]any) { ns["x-hasura-org-id"] = "o\nx" }, "", auth.CodeJWTInvalidClaims, nil},
+		{"NUL in a value", func(ns map[string]any) { ns["x-hasura-org-id"] = "o\x00x" }, "", auth.CodeJWTInvalidClaims, nil},
+		{"DEL in a value", func(ns map[string]any) { ns["x-hasura-org-id"] = "o\x7fx" }, "", auth.CodeJWTInvalidClaims, nil},
+		{"CRLF in the default role", func(ns map[string]any) {
+			ns["x-hasura-default-role"] = "user\r\nX-Hasura-Admin-Secret: x"
+			ns["x-hasura-allowed-roles"] = []any{"user\r\nX-Hasura-Admin-Secret: x"}
+		}, "", auth.CodeJWTInvalidClaims, nil},
+		{"NUL in an allowed role", func(ns map[string]any) { ns["x-hasura-allowed-roles"] = []any{"user", "ed\x00itor"} }, "", auth.CodeJWTInvalidClaims, nil},
+		{"space around the default role", func(ns map[string]any) {
+			// Every HTTP hop trims it: Hasura would see "admin".
+			ns["x-hasura-default-role"] = " admin"
+			ns["x-hasura-allowed-roles"] = []any{" admin"}
+		}, "", auth.CodeJWTInvalidClaims, nil},
+		{"tab after an allowed role", func(ns map[string]any) { ns["x-hasura-allowed-roles"] = []any{"user", "admin\t"} }, "", auth.CodeJWTInvalidClaims, nil},
+		{"space in a name", func(ns map[string]any) { ns["x-hasura-org id"] = "o" }, "", auth.CodeJWTInvalidClaims, nil},
+		{"colon in a name", func(ns map[string]any) { ns["x-hasura-org:id"] = "o" }, "", auth.CodeJWTInvalidClaims, nil},
+		{"non-ASCII name", func(ns map[string]any) { ns["x-hasura-örg"] = "o" }, "", auth.CodeJWTInvalidClaims, nil},
+		{"CRLF in a name", func(ns map[string]any) { ns["x-hasura-org\r\nx-hasura-role"] = "admin" }, "", auth.CodeJWTInvalidClaims, nil},
+		{"array value", func(ns map[string]any) { ns["x-hasura-org-id"] = []any{"a", "b"} }, "", auth.CodeJWTInvalidClaims, nil},
+		{"object value", func(ns map[string]any) { ns["x-hasura-org-id"] = map[string]any{"a": "b"} }, "", auth.CodeJWTInvalidClaims, nil},
+		{"names differing in case", func(ns map[string]any) {
+			ns["x-hasura-org-id"] = "a"
+			ns["X-Hasura-Org-Id"] = "b"
+		}, "", auth.CodeJWTInvalidClaims, nil},
+		{"empty allowed role", func(ns map[string]any) { ns["x-hasura-allowed-roles"] = []any{"user", ""} }, "", auth.CodeJWTInvalidClaims, nil},
+		{"requested role not allowed", func(map[string]any) {}, "admin", auth.CodeAccessDenied, nil},
+		{"requested role differs in case", func(map[string]any) {}, "User", auth.CodeAccessDenied, nil},
+		{"admin secret claim", func(ns map[string]any) { ns["x-hasura-admin-secret"] = advCanary }, "", "", nil},
+		{"admin secret claim upper case", func(ns map[string]any) { ns["X-HASURA-ADMIN-SECRET"] = advCanary }, "", "", nil},
+		{"admin secret claim with underscore", func(ns map[string]any) { ns["x-hasura-admin_secret"] = advCanary }, "", "", []string{"x-hasura-admin-secret"}},
+		{"access key claim", func(ns map[string]any) { ns["x-hasura-access-key"] = advCanary }, "", "", []string{"x-hasura-access-key"}},
+		{"access key claim with underscore", func(ns map[string]any) { ns["x-hasura-access_key"] = advCanary }, "", "", []string{"x-hasura-access-key"}},
+		{"role claim", func(ns map[string]any) { ns["x-hasura-role"] = "admin " + advCanary }, "", "", nil},
+		{"role claim with underscore", func(ns map[string]any) { ns["x-hasura-role_"] = "x"; ns["x-hasura_role"] = advCanary }, "", "", nil},
+		{"backend-only claim", func(ns map[string]any) { ns["x-hasura-use-backend-only-permissions"] = "true" }, "", "", []string{"x-hasura-use-backend-only-permissions"}},
+		{"backend-only claim with underscores", func(ns map[string]any) { ns["x-hasura-use_backend_only_permissions"] = "true" }, "", "", []string{"x-hasura-use-backend-only-permissions"}},
+		{"claims outside x-hasura-", func(ns map[string]any) { ns["x_hasura_role"] = advCanary; ns["role"] = advCanary }, "", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Cleanup(func() { e.hasura.reset(t) })
+			c := e.claims(advIssuerA)
+			tt.mutate(advNS(c))
+			h := advBearer(advSign(t, jwt.SigningMethodRS256, keys.a1.priv, map[string]any{"kid": keys.a1.kid}, c))
+			if tt.role != "" {
+				h["X-Hasura-Role"] = []string{tt.role}
+			}
+			req, err := http.NewRequest(http.MethodPost, "http://"+e.addr+"/v1/graphql", strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header = h
+			resp, err := e.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if tt.refuse != "" {
+				if code, msg := advGQLError(t, resp.StatusCode, body); code != tt.refuse {
+					t.Errorf("got %s %q, want %s", code, msg, tt.refuse)
+				}
+				e.none(t)
+				return
+			}
+			if !bytes.Contains(body, []byte(`"ok":true`)) {
+				t.Fatalf("got %d %s, want Hasura's answer", resp.StatusCode, body)
+			}
+			r := e.one(t)
+			if got := r.header("x-hasura-role"); len(got) != 1 || got[0] != "user" {
+				t.Errorf("X-Hasura-Role = %s, want user", advGet(got))
+			}
+			if got := r.header("x-hasura-admin-secret"); len(got) != 1 || got[0] != advAdminSecret {
+				t.Errorf("the admin secret is not the configured one alone")
+			}
+			for _, n := range tt.absent {
+				if n == "x-hasura-admin-secret" {
+					continue // checked above
+				}
+				if got := r.header(n); len(got) != 0 {
+					t.Errorf("%s reached Hasura: %s", n, advGet(got))
+				}
+			}
+		})
+	}
+}
