@@ -663,12 +663,12 @@ func TestSlowHeaderTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	p, _, _ := hsProxy(t, testConfig{ReadHeaderTimeout: timeout.String(), AnonRole: "anonymous"})
 
+	start := time.Now() // before the server can have started its clock
 	conn, err := net.Dial("tcp", p.clientAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	start := time.Now()
 	// A request line and one header, then nothing: the server must not wait
 	// for the rest forever.
 	if _, err := io.WriteString(conn, "GET /v1/graphql HTTP/1.1\r\nHost: proxy\r\n"); err != nil {
@@ -700,12 +700,12 @@ func TestTrickledBodyIsCutOff(t *testing.T) {
 	const readTimeout = 500 * time.Millisecond
 	p, h, _ := hsProxy(t, testConfig{ReadTimeout: readTimeout.String(), AnonRole: "anonymous"})
 
+	start := time.Now()
 	conn, err := net.Dial("tcp", p.clientAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	start := time.Now()
 	// 1000 bytes announced, one sent every 20ms: 20s for the whole body.
 	if _, err := io.WriteString(conn, "POST /v1/graphql HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"); err != nil {
 		t.Fatal(err)
