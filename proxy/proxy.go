@@ -35,6 +35,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -348,7 +349,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	x, _ := pr.In.Context().Value(exchangeKey{}).(*exchange)
 	pr.SetURL(h.target)
-	pr.SetXForwarded()
+	setXForwarded(pr)
 	out := pr.Out.Header
 	StripHasuraHeaders(out)
 	// Request trailers are never forwarded: a declared "Trailer:
@@ -376,6 +377,28 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	if x.session != nil {
 		SetSessionHeaders(out, h.secret, x.session)
 	}
+}
+
+// setXForwarded is ProxyRequest.SetXForwarded with one allocation for the
+// three values instead of one each. ReverseProxy removes the outbound
+// X-Forwarded-* headers before Rewrite runs, so there is never a prior
+// X-Forwarded-For to append to.
+func setXForwarded(pr *httputil.ProxyRequest) {
+	vals := make([]string, 3)
+	out := pr.Out.Header
+	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		vals[0] = ip
+		out["X-Forwarded-For"] = vals[0:1:1]
+	} else {
+		delete(out, "X-Forwarded-For")
+	}
+	vals[1] = pr.In.Host
+	out["X-Forwarded-Host"] = vals[1:2:2]
+	vals[2] = "http"
+	if pr.In.TLS != nil {
+		vals[2] = "https"
+	}
+	out["X-Forwarded-Proto"] = vals[2:3:3]
 }
 
 // StripHasuraHeaders removes every header whose name, compared
@@ -413,11 +436,16 @@ func isHasuraHeader(name string) bool {
 // headers. secret is the admin secret as a one-element slice (shared,
 // never modified).
 func SetSessionHeaders(h http.Header, secret []string, s *auth.Session) {
-	for _, v := range s.Vars {
-		h[v.Name] = []string{v.Value}
+	// One backing array for every value instead of one per header; each
+	// header's slice is capped so an Add on one cannot overwrite the next.
+	vals := make([]string, len(s.Vars)+1)
+	for i, v := range s.Vars {
+		vals[i] = v.Value
+		h[v.Name] = vals[i : i+1 : i+1]
 	}
+	vals[len(s.Vars)] = s.Role
 	h["X-Hasura-Admin-Secret"] = secret
-	h["X-Hasura-Role"] = []string{s.Role}
+	h["X-Hasura-Role"] = vals[len(s.Vars):]
 }
 
 // modifyResponse drops Hasura's X-Request-Id: ServeHTTP already set the
@@ -452,18 +480,18 @@ func checkOutgoing(req *http.Request) error {
 		if !isHasuraHeader(k) {
 			continue
 		}
-		switch strings.ToLower(strings.ReplaceAll(k, "_", "-")) {
-		case "x-hasura-admin-secret":
+		switch {
+		case headerNameIs(k, "x-hasura-admin-secret"):
 			if k != "X-Hasura-Admin-Secret" {
 				return fmt.Errorf("%w: stray admin secret header", errGuard)
 			}
 			secret = vs
-		case "x-hasura-role":
+		case headerNameIs(k, "x-hasura-role"):
 			if k != "X-Hasura-Role" {
 				return fmt.Errorf("%w: stray role header", errGuard)
 			}
 			role = vs
-		case "x-hasura-access-key":
+		case headerNameIs(k, "x-hasura-access-key"):
 			return fmt.Errorf("%w: access key header", errGuard)
 		}
 	}
@@ -480,6 +508,35 @@ func checkOutgoing(req *http.Request) error {
 		return fmt.Errorf("%w: role header differs from the session", errGuard)
 	}
 	return nil
+}
+
+// headerNameIs reports whether strings.ToLower(strings.ReplaceAll(name,
+// "_", "-")) == want, for a lower-case ASCII want, without allocating on
+// the ASCII names every request carries.
+func headerNameIs(name, want string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			// Unicode case folding (e.g. U+212A KELVIN SIGN to "k"):
+			// keep the exact semantics.
+			return strings.ToLower(strings.ReplaceAll(name, "_", "-")) == want
+		}
+	}
+	if len(name) != len(want) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c == '_' {
+			c = '-'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // upstreamError answers when Hasura could not be reached or answered badly.
@@ -580,12 +637,22 @@ func requestID(in string) string {
 	return hex.EncodeToString(b[:])
 }
 
-// bufferPool lends the reverse proxy 32 KiB copy buffers.
+// copyBufferSize is the size of the reverse proxy's copy buffers.
+const copyBufferSize = 32 << 10
+
+// bufferPool lends the reverse proxy copy buffers. It pools array pointers:
+// Put converts the slice back to the pointer of its array, which (unlike
+// storing &v) allocates nothing.
 type bufferPool struct{ p sync.Pool }
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
-func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
-func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufferSize]byte)[:] }
+
+func (b *bufferPool) Put(v []byte) {
+	if cap(v) >= copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(v[:copyBufferSize]))
+	}
+}
