@@ -1489,3 +1489,299 @@ func TestAdversarialClaimValues(t *testing.T) {
 		})
 	}
 }
+
+// ---------------------------------------------------------------------------
+// Key servers.
+
+// TestAdversarialJWKSAnswers makes issuer A's JWKS endpoint hostile after
+// good keys were loaded: huge, slow, malformed, empty and failing answers
+// never replace the good keys, and a request that triggered the refresh
+// waits boundedly. Swapped keys revoke tokens verified (and cached) under
+// the old ones. Symmetric, private and short keys in a JWKS are ignored.
+func TestAdversarialJWKSAnswers(t *testing.T) {
+	keys := newAdvKeys(t)
+	e := newAdvEnv(t, keys, advOptions{})
+	rs := jwt.SigningMethodRS256
+	refresh := auth.DefaultJWKSUnknownKIDRefreshInterval
+	// trigger asks for one refresh of A's keys with a token naming an unknown
+	// kid, past the rate limit, and returns how long the request took.
+	trigger := func(t *testing.T, kid string) time.Duration {
+		t.Helper()
+		e.clock.Advance(refresh + time.Second)
+		before := e.jwksA.fetches.Load()
+		start := time.Now()
+		resp, body := e.do(t, http.MethodPost, "/v1/graphql",
+			advBearer(advSign(t, rs, keys.attacker.priv, map[string]any{"kid": kid}, e.claims(advIssuerA))), `{}`)
+		took := time.Since(start)
+		if _, msg := advGQLError(t, resp.StatusCode, body); msg != "Could not verify JWT: JWSError JWSInvalidSignature" {
+			t.Errorf("unknown kid: got %q", msg)
+		}
+		if got := e.jwksA.fetches.Load() - before; got != 1 {
+			t.Errorf("the unknown kid caused %d fetches, want 1", got)
+		}
+		return took
+	}
+	accepted := func(t *testing.T, tok string) bool {
+		t.Helper()
+		_, body := e.do(t, http.MethodPost, "/v1/graphql", advBearer(tok), `{}`)
+		return bytes.Contains(body, []byte(`"ok":true`))
+	}
+	for _, mode := range []struct {
+		name string
+		mode int32
+	}{{"huge", jwksHuge}, {"malformed", jwksMalformed}, {"empty", jwksEmpty}, {"500", jwksError}, {"slow", jwksSlow}} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Cleanup(func() {
+				e.jwksA.mode.Store(jwksGood)
+				e.hasura.reset(t)
+			})
+			if mode.mode == jwksSlow {
+				// The slow fetch outlives the request that started it
+				// (single flight, cut at fetch_timeout): give it an
+				// environment of its own so later subtests start clean.
+				e := newAdvEnv(t, keys, advOptions{})
+				e.jwksA.mode.Store(jwksSlow)
+				start := time.Now()
+				e.clock.Advance(refresh + time.Second)
+				resp, body := e.do(t, http.MethodPost, "/v1/graphql",
+					advBearer(advSign(t, rs, keys.attacker.priv, map[string]any{"kid": "kid-slow"}, e.claims(advIssuerA))), `{}`)
+				if _, msg := advGQLError(t, resp.StatusCode, body); msg != "Could not verify JWT: JWSError JWSInvalidSignature" {
+					t.Errorf("unknown kid: got %q", msg)
+				}
+				if took := time.Since(start); took > 2*time.Second {
+					t.Errorf("the request waited %s for a slow JWKS", took)
+				}
+				_, body = e.do(t, http.MethodPost, "/v1/graphql", advBearer(e.token(t)), `{}`)
+				if !bytes.Contains(body, []byte(`"ok":true`)) {
+					t.Errorf("a known kid was refused while the JWKS was slow: %s", body)
+				}
+				return
+			}
+			e.jwksA.mode.Store(mode.mode)
+			// jwks.unknown_kid_wait (300ms) bounds the wait; the slow
+			// answer itself is cut at jwks.fetch_timeout (500ms).
+			if took := trigger(t, "kid-"+mode.name); took > 2*time.Second {
+				t.Errorf("the request waited %s for a hostile JWKS", took)
+			}
+			if !accepted(t, e.token(t)) {
+				t.Errorf("the last good keys were dropped after a %s answer", mode.name)
+			}
+		})
+	}
+	t.Run("swapped key under a known kid", func(t *testing.T) {
+		t.Cleanup(func() {
+			e.jwksA.setKeys(keys.a1, keys.a2)
+			e.clock.Advance(refresh + time.Second)
+			e.hasura.reset(t)
+		})
+		old := e.token(t)
+		if !accepted(t, old) || !accepted(t, old) { // the second one is a cache hit
+			t.Fatal("a genuine token was refused")
+		}
+		// ins_a1 now names a2's key material.
+		e.jwksA.setJWKs(advJWK(keys.a1.kid, &keys.a2.priv.PublicKey))
+		trigger(t, "kid-swap")
+		if accepted(t, old) {
+			t.Errorf("a token signed with a key the JWKS no longer holds was still accepted (token cache?)")
+		}
+		if !accepted(t, advSign(t, rs, keys.a2.priv, map[string]any{"kid": keys.a1.kid}, e.claims(advIssuerA))) {
+			t.Errorf("a token signed with the new key was refused")
+		}
+	})
+	t.Run("hostile keys in the set are ignored", func(t *testing.T) {
+		short := advNewKey(t, "short", 1024)
+		published := advNewKey(t, "published", 2048)
+		priv := advJWK(published.kid, &published.priv.PublicKey)
+		priv["d"] = base64.RawURLEncoding.EncodeToString(published.priv.D.Bytes())
+		hmacKey := []byte("0123456789abcdef0123456789abcdef")
+		e.jwksA.setJWKs(
+			advJWK(keys.a1.kid, &keys.a1.priv.PublicKey),
+			advJWK(short.kid, &short.priv.PublicKey),
+			priv,
+			map[string]any{"kty": "oct", "kid": "oct", "alg": "HS256", "k": base64.RawURLEncoding.EncodeToString(hmacKey)},
+			map[string]any{"kty": "RSA", "kid": "enc", "use": "enc", "n": advJWK("", &keys.a2.priv.PublicKey)["n"], "e": "AQAB"},
+		)
+		t.Cleanup(func() {
+			e.jwksA.setKeys(keys.a1, keys.a2)
+			e.clock.Advance(refresh + time.Second)
+			e.hasura.reset(t)
+		})
+		trigger(t, "kid-hostile-set")
+		c := e.claims(advIssuerA)
+		for name, tok := range map[string]string{
+			"1024-bit key":    advSign(t, rs, short.priv, map[string]any{"kid": short.kid}, c),
+			"published d":     advSign(t, rs, published.priv, map[string]any{"kid": published.kid}, c),
+			"oct key":         advSign(t, jwt.SigningMethodHS256, hmacKey, map[string]any{"kid": "oct"}, c),
+			"encryption key":  advSign(t, rs, keys.a2.priv, map[string]any{"kid": "enc"}, c),
+			"oct key, no kid": advSign(t, jwt.SigningMethodHS256, hmacKey, map[string]any{"kid": nil}, c),
+		} {
+			if accepted(t, tok) {
+				t.Errorf("%s: a token verified with a key that must be ignored", name)
+			}
+		}
+		if !accepted(t, e.token(t)) {
+			t.Errorf("the good key was lost")
+		}
+	})
+}
+
+// TestAdversarialJWKSAtStart starts with a hostile JWKS: no keys are ever
+// installed from it and every token is refused with NoUsableKeys.
+func TestAdversarialJWKSAtStart(t *testing.T) {
+	keys := newAdvKeys(t)
+	for _, mode := range []struct {
+		name string
+		mode int32
+	}{{"huge", jwksHuge}, {"malformed", jwksMalformed}, {"empty", jwksEmpty}, {"500", jwksError}} {
+		t.Run(mode.name, func(t *testing.T) {
+			e := newAdvEnv(t, keys, advOptions{noWait: true, before: func(e *advEnv) { e.jwksA.mode.Store(mode.mode) }})
+			resp, body := e.do(t, http.MethodPost, "/v1/graphql", advBearer(e.token(t)), `{}`)
+			if _, msg := advGQLError(t, resp.StatusCode, body); msg != "Could not verify JWT: JWSError NoUsableKeys" {
+				t.Errorf("got %q, want NoUsableKeys", msg)
+			}
+			if err := e.remoteA.Ready(); err == nil {
+				t.Errorf("ready with a %s JWKS", mode.name)
+			}
+			e.none(t)
+		})
+	}
+}
+
+// TestAdversarialUnknownKIDFlood sends hundreds of tokens naming random
+// kids (and tokens without kid) for both JWKS issuers, concurrently: each
+// endpoint sees at most one fetch per jwks.unknown_kid_refresh_interval.
+func TestAdversarialUnknownKIDFlood(t *testing.T) {
+	keys := newAdvKeys(t)
+	e := newAdvEnv(t, keys, advOptions{})
+	rs := jwt.SigningMethodRS256
+	// Tokens are signed up front: RSA signing is slower than the proxy.
+	var toks []string
+	for i := range 200 {
+		iss := advIssuerA
+		if i%2 == 1 {
+			iss = advIssuerB
+		}
+		kid := any(fmt.Sprintf("flood-%d", i))
+		if i%10 == 0 {
+			kid = nil
+		}
+		toks = append(toks, advSign(t, rs, keys.attacker.priv, map[string]any{"kid": kid}, e.claims(iss)))
+	}
+	flood := func() {
+		work := make(chan string)
+		var wg sync.WaitGroup
+		var accepted atomic.Int64
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for tok := range work {
+					req, _ := http.NewRequest(http.MethodPost, "http://"+e.addr+"/v1/graphql", strings.NewReader(`{}`))
+					req.Header = advBearer(tok)
+					resp, err := e.client.Do(req)
+					if err != nil {
+						continue
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if bytes.Contains(b, []byte(`"ok":true`)) {
+						accepted.Add(1)
+					}
+				}
+			}()
+		}
+		for _, tok := range toks {
+			work <- tok
+		}
+		close(work)
+		wg.Wait()
+		if n := accepted.Load(); n != 0 {
+			t.Errorf("%d forged tokens accepted", n)
+		}
+	}
+	a0, b0 := e.jwksA.fetches.Load(), e.jwksB.fetches.Load()
+	flood()
+	if a, b := e.jwksA.fetches.Load()-a0, e.jwksB.fetches.Load()-b0; a > 1 || b > 1 {
+		t.Errorf("200 unknown kids caused %d + %d fetches, want at most 1 each", a, b)
+	}
+	e.clock.Advance(auth.DefaultJWKSUnknownKIDRefreshInterval)
+	a1, b1 := e.jwksA.fetches.Load(), e.jwksB.fetches.Load()
+	flood()
+	if a, b := e.jwksA.fetches.Load()-a1, e.jwksB.fetches.Load()-b1; a > 1 || b > 1 {
+		t.Errorf("after one interval: %d + %d fetches, want at most 1 each", a, b)
+	}
+	e.none(t)
+}
+
+// ---------------------------------------------------------------------------
+// Admin secret.
+
+// TestAdversarialAdminSecretGuessing presents wrong admin secrets of every
+// shape: all get the same access-denied answer, are counted as
+// bad_admin_secret, and reach nothing; the right one is forwarded as admin.
+func TestAdversarialAdminSecretGuessing(t *testing.T) {
+	keys := newAdvKeys(t)
+	e := newAdvEnv(t, keys, advOptions{})
+	wrong := map[string]http.Header{
+		"same length":                    {"X-Hasura-Admin-Secret": {strings.Repeat("x", len(advAdminSecret))}},
+		"same length, last byte":         {"X-Hasura-Admin-Secret": {advAdminSecret[:len(advAdminSecret)-1] + "g"}},
+		"shorter prefix":                 {"X-Hasura-Admin-Secret": {advAdminSecret[:len(advAdminSecret)-1]}},
+		"longer":                         {"X-Hasura-Admin-Secret": {advAdminSecret + "0"}},
+		"very long":                      {"X-Hasura-Admin-Secret": {strings.Repeat(advAdminSecret, 100)}},
+		"one byte":                       {"X-Hasura-Admin-Secret": {"a"}},
+		"empty":                          {"X-Hasura-Admin-Secret": {""}},
+		"other case":                     {"X-Hasura-Admin-Secret": {strings.ToUpper(advAdminSecret)}},
+		"wrong then right":               {"X-Hasura-Admin-Secret": {"nope", advAdminSecret}},
+		"comma list":                     {"X-Hasura-Admin-Secret": {"nope, " + advAdminSecret}},
+		"access key":                     {"X-Hasura-Access-Key": {"nope"}},
+		"wrong secret, right access key": {"X-Hasura-Admin-Secret": {"nope"}, "X-Hasura-Access-Key": {advAdminSecret}},
+		"with a valid token":             {"X-Hasura-Admin-Secret": {"nope"}, "Authorization": {"Bearer " + e.token(t)}},
+	}
+	metric := map[string]string{"result": "denied", "reason": "bad_admin_secret"}
+	before := e.counter(t, "hasura_auth_proxy_auth_decisions_total", metric)
+	var firstBody []byte
+	for name, h := range wrong {
+		resp, body := e.do(t, http.MethodPost, "/v1/metadata", h, `{"type":"export_metadata","args":{}}`)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: status %d, want 401", name, resp.StatusCode)
+		}
+		if firstBody == nil {
+			firstBody = body
+		} else if !bytes.Equal(body, firstBody) {
+			t.Errorf("%s: answer %s differs from %s", name, body, firstBody)
+		}
+		if !bytes.Contains(body, []byte(`"code":"access-denied"`)) || bytes.Contains(body, []byte(advAdminSecret)) {
+			t.Errorf("%s: body %s", name, body)
+		}
+	}
+	if got := e.counter(t, "hasura_auth_proxy_auth_decisions_total", metric) - before; got != float64(len(wrong)) {
+		t.Errorf("auth_decisions_total{reason=bad_admin_secret} grew by %v, want %d", got, len(wrong))
+	}
+	e.none(t)
+
+	t.Run("right secret", func(t *testing.T) {
+		t.Cleanup(func() { e.hasura.reset(t) })
+		h := http.Header{"X-Hasura-Admin-Secret": {advAdminSecret}, "X-Hasura-Role": {"editor"}, "X-Hasura-User-Id": {"chosen-by-admin"}}
+		if _, body := e.do(t, http.MethodPost, "/v1/metadata", h, `{}`); !bytes.Contains(body, []byte(`"ok":true`)) {
+			t.Fatalf("the right secret was refused: %s", body)
+		}
+		r := e.one(t)
+		if got := r.header("x-hasura-role"); len(got) != 1 || got[0] != "editor" {
+			t.Errorf("X-Hasura-Role = %s, want editor (Hasura's admin semantics)", advGet(got))
+		}
+		if got := r.header("x-hasura-user-id"); len(got) != 1 || got[0] != "chosen-by-admin" {
+			t.Errorf("x-hasura-user-id = %s, want the admin's value", advGet(got))
+		}
+	})
+	t.Run("passthrough off", func(t *testing.T) {
+		off := newAdvEnv(t, keys, advOptions{configure: func(c *auth.Config) { c.AdminSecretPassthrough = false }})
+		resp, body := off.do(t, http.MethodPost, "/v1/metadata", http.Header{"X-Hasura-Admin-Secret": {advAdminSecret}}, `{}`)
+		if resp.StatusCode != http.StatusUnauthorized || !bytes.Equal(body, firstBody) {
+			t.Errorf("got %d %s, want the same access-denied answer", resp.StatusCode, body)
+		}
+		if n := off.counter(t, "hasura_auth_proxy_auth_decisions_total", map[string]string{"result": "denied", "reason": "admin_secret_disabled"}); n != 1 {
+			t.Errorf("auth_decisions_total{reason=admin_secret_disabled} = %v, want 1", n)
+		}
+		off.none(t)
+	})
+}
