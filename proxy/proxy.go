@@ -136,6 +136,9 @@ type Options struct {
 	WebhookPath string
 	// Now is the clock of webhook expiries; nil means time.Now.
 	Now func() time.Time
+	// WebSocket configures GraphQL over WebSocket (ws.go); zero fields
+	// take DefaultWebSocketConfig's values.
+	WebSocket WebSocketConfig
 }
 
 // Handler authenticates and forwards requests to Hasura. It is safe for
@@ -150,6 +153,8 @@ type Handler struct {
 	metrics  *metrics.Metrics
 	// serveWebSocket handles WebSocket upgrades; nil refuses them.
 	serveWebSocket func(w http.ResponseWriter, r *http.Request, x *exchange)
+	// websockets tracks the open sockets for CloseWebSockets (ws.go).
+	websockets *wsProxy
 }
 
 // New builds a Handler. The upstream configuration must be valid.
@@ -188,6 +193,11 @@ func New(o Options) (*Handler, error) {
 		ModifyResponse: h.modifyResponse,
 		ErrorLog:       zap.NewStdLog(log.Named("reverseproxy")),
 	}
+	ws, err := newWebSocketProxy(h, o.WebSocket)
+	if err != nil {
+		return nil, err
+	}
+	h.websockets, h.serveWebSocket = ws, ws.serve
 	return h, nil
 }
 
@@ -221,6 +231,9 @@ type exchange struct {
 	session  *auth.Session
 	authErr  *auth.Error
 	upErr    string
+	// extra are access log fields of the request's handler (a WebSocket's
+	// close code and reason).
+	extra []zap.Field
 }
 
 func (x *exchange) WriteHeader(code int) {
@@ -262,7 +275,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		h.metrics.ObserveRequest(x.endpoint, status, d)
+		if status != http.StatusSwitchingProtocols {
+			// An upgraded WebSocket lives for hours; it is counted by the
+			// websocket_* metrics, not as a request.
+			h.metrics.ObserveRequest(x.endpoint, status, d)
+		}
 		h.accessLog(r, x, status, d)
 	}()
 
@@ -604,6 +621,7 @@ func (h *Handler) accessLog(r *http.Request, x *exchange, status int, d time.Dur
 	if x.upErr != "" {
 		fields = append(fields, zap.String("error", x.upErr))
 	}
+	fields = append(fields, x.extra...)
 	ce.Write(fields...)
 }
 
