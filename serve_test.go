@@ -750,3 +750,32 @@ func TestTrickledBodyIsCutOff(t *testing.T) {
 		t.Errorf("Hasura got the whole body (%d bytes)", len(r.Body))
 	}
 }
+
+func TestHeaderLimit(t *testing.T) {
+	p, h, key := hsProxy(t, testConfig{AnonRole: "anonymous"})
+	token := signHS(t, key, claimsFor(hsIssuer))
+	tests := []struct {
+		name       string
+		padding    int // bytes of an extra header
+		wantStatus int
+	}{
+		{"a token and 32 KiB of headers pass", 32 << 10, 200},
+		// server.max_header_bytes is 64 KiB (net/http allows 4 KiB more).
+		{"100 KiB of headers are refused", 100 << 10, 431},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := h.count()
+			req, _ := http.NewRequest(http.MethodPost, p.client+"/v1/graphql", strings.NewReader(`{}`))
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("X-Padding", strings.Repeat("p", tt.padding))
+			resp, _ := do(t, req)
+			if resp.StatusCode != tt.wantStatus {
+				t.Errorf("status = %d; want %d", resp.StatusCode, tt.wantStatus)
+			}
+			if reached := h.count() > before; reached != (tt.wantStatus == 200) {
+				t.Errorf("reached Hasura = %v; want %v", reached, tt.wantStatus == 200)
+			}
+		})
+	}
+}
