@@ -16,10 +16,11 @@ import (
 // fileConfig is the configuration file: each package's section, nothing
 // else.
 type fileConfig struct {
-	Server   proxy.ServerConfig `yaml:"server"`
-	Upstream proxy.Config       `yaml:"upstream"`
-	Auth     auth.Config        `yaml:"auth"`
-	Log      logConfig          `yaml:"log"`
+	Server    proxy.ServerConfig    `yaml:"server"`
+	Upstream  proxy.Config          `yaml:"upstream"`
+	WebSocket proxy.WebSocketConfig `yaml:"websocket"`
+	Auth      auth.Config           `yaml:"auth"`
+	Log       logConfig             `yaml:"log"`
 }
 
 // logConfig is the `log:` section.
@@ -34,10 +35,11 @@ type logConfig struct {
 
 func defaultConfig() fileConfig {
 	return fileConfig{
-		Server:   proxy.DefaultServerConfig(),
-		Upstream: proxy.DefaultConfig(),
-		Auth:     auth.DefaultConfig(),
-		Log:      logConfig{Level: "info", Format: "json"},
+		Server:    proxy.DefaultServerConfig(),
+		Upstream:  proxy.DefaultConfig(),
+		WebSocket: proxy.DefaultWebSocketConfig(),
+		Auth:      auth.DefaultConfig(),
+		Log:       logConfig{Level: "info", Format: "json"},
 	}
 }
 
@@ -250,7 +252,7 @@ func applyEnv(c *fileConfig, getenv func(string) string) error {
 
 func (c *fileConfig) validate() error {
 	var errs []error
-	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.Auth.Validate())
+	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.WebSocket.Validate(), c.Auth.Validate())
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -90,6 +90,7 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 		Metrics:      m,
 		LogUserID:    cfg.Log.UserID,
 		WebhookPath:  cfg.Server.WebhookPath,
+		WebSocket:    cfg.WebSocket,
 	})
 	if err != nil {
 		return err
@@ -160,9 +161,16 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	health.drain()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
 	defer cancel()
+	// Shutdown does not track hijacked connections: WebSockets are closed
+	// (1001) alongside it.
+	wsClosed := make(chan error, 1)
+	go func() { wsClosed <- handler.CloseWebSockets(shutdownCtx) }()
 	if err := clientSrv.Shutdown(shutdownCtx); err != nil {
 		mainLog.Warn("in-flight requests did not finish within the grace period; closing them", zap.Error(err))
 		_ = clientSrv.Close()
+	}
+	if err := <-wsClosed; err != nil {
+		mainLog.Warn("websockets did not close within the grace period; cut them", zap.Error(err))
 	}
 	opsCtx, cancelOps := context.WithTimeout(context.Background(), opsShutdownGrace)
 	defer cancelOps()
