@@ -228,7 +228,10 @@ func configView(c *fileConfig) map[string]any {
 		}
 		return v
 	}
-	if c.Auth.JWTSecret != nil {
+	// Only one of the two is in effect; the other would print as null.
+	delete(authView, "jwt_secret")
+	delete(authView, "jwt_secrets")
+	if c.Auth.JWTSecret != nil && len(c.Auth.JWTSecrets) == 0 {
 		authView["jwt_secret"] = secret(*c.Auth.JWTSecret)
 	}
 	if len(c.Auth.JWTSecrets) > 0 {

@@ -128,6 +128,9 @@ auth:
 			t.Errorf("startup line holds %q:\n%s", secret, line)
 		}
 	}
+	if strings.Contains(line, `"jwt_secret"`) {
+		t.Errorf("startup line shows jwt_secret, which jwt_secrets overrides:\n%s", line)
+	}
 	var e struct {
 		Config struct {
 			Server   map[string]any `json:"server"`
