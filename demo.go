@@ -22,6 +22,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -471,9 +472,12 @@ type demoClaims struct {
 	allowed    []string
 	ttl        time.Duration
 	azp        string
+	// iss overrides the issuer (a token "from another Clerk instance");
+	// empty means the issuer's own URL.
+	iss string
 }
 
-// serveToken mints a token: ?user=alice&role=user&allowed=user,editor&ttl=1h&azp=URL.
+// serveToken mints a token: ?user=alice&role=user&allowed=user,editor&ttl=1h&azp=URL&iss=URL.
 // The answer is the bare token, so TOKEN=$(curl -s ...) works.
 func (d *demoIssuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -491,6 +495,7 @@ func (d *demoIssuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("azp"); v != "" {
 		c.azp = v
 	}
+	c.iss = q.Get("iss")
 	if v := q.Get("ttl"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d == 0 || d > demoMaxTTL || d < -demoMaxTTL {
@@ -500,8 +505,8 @@ func (d *demoIssuer) serveToken(w http.ResponseWriter, r *http.Request) {
 		c.ttl = d
 	}
 	for _, v := range append([]string{c.user, c.role, c.azp}, c.allowed...) {
-		if v == "" || len(v) > 128 || !demoPrintable(v) {
-			http.Error(w, "user, role, allowed and azp must be 1-128 printable characters", http.StatusBadRequest)
+		if v == "" || len(v) > 128 || !demoPrintable(v) || len(c.iss) > 128 || !demoPrintable(c.iss) {
+			http.Error(w, "user, role, allowed, azp and iss must be 1-128 printable characters", http.StatusBadRequest)
 			return
 		}
 	}
@@ -536,7 +541,7 @@ func (d *demoIssuer) mint(c demoClaims) (string, error) {
 		allowed[i] = r
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"iss": d.url,
+		"iss": cmp.Or(c.iss, d.url),
 		"sub": c.user,
 		"azp": c.azp,
 		"sid": "sess_" + hex.EncodeToString(sid[:]),
@@ -906,7 +911,7 @@ func printDemo(w io.Writer, t demoText) {
 	p("  proxy configuration          %s\n\n", t.config)
 	p("A token for %s (role %s, valid %s), as Clerk's \"hasura\" JWT template would issue:\n\n", t.tokenUser, t.tokenRole, t.opts.ttl)
 	p("TOKEN=%s\n\n", t.token)
-	p("Mint others (user, role, allowed, ttl (negative: expired), azp):\n\n")
+	p("Mint others (user, role, allowed, ttl (negative: expired), azp, iss):\n\n")
 	p("TOKEN=$(curl -s '%s')\n\n", mintURL)
 
 	p("1. Allowed. Hasura gets the verified session and the admin secret, never the client's x-hasura-* headers:\n\n")

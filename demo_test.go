@@ -311,9 +311,6 @@ func runSubscription(t *testing.T, d demoCommands) {
 			body, _ = io.ReadAll(resp.Body)
 			_ = resp.Body.Close()
 		}
-		if resp != nil && resp.StatusCode == http.StatusBadRequest && bytes.Contains(body, []byte("not-supported")) {
-			t.Skip("the proxy does not relay WebSockets yet (proxy/ws*.go); the stand-in is tested by TestDemoHasuraWebSocket")
-		}
 		t.Fatalf("dial %s: %v %s", d.ws.url, err, body)
 	}
 	defer func() { _ = conn.Close() }()
@@ -623,5 +620,69 @@ func TestDemoBinary(t *testing.T) {
 		}
 	case <-time.After(demoWait):
 		t.Fatalf("demo did not stop within %s after SIGINT", demoWait)
+	}
+}
+
+// TestDemoIssuerTokens mints tokens through the demo issuer's HTTP endpoint
+// with the parameters docs/troubleshooting.md uses, and checks with verify
+// that each trips the check the documentation says.
+func TestDemoIssuerTokens(t *testing.T) {
+	t.Setenv(envJWTSecret, "")
+	t.Setenv(envJWTSecrets, "")
+	f := newVerifyFixture(t)
+	cfg := f.config(t, "config.yaml", "", "    allowed_skew: 5\n", "")
+	tests := []struct {
+		query  string
+		args   []string
+		status int
+		want   string
+	}{
+		{query: "", status: 0, want: "x-hasura-user-id: alice"},
+		{query: "user=bob&role=editor&allowed=user,editor&ttl=10m", status: 0, want: "X-Hasura-Role: editor"},
+		{query: "user=bob&role=editor&allowed=user,editor", args: []string{"-role", "user"}, status: 0, want: "X-Hasura-Role: user"},
+		{query: "ttl=-1m", status: 1, want: "Could not verify JWT: JWTExpired"},
+		{query: "azp=https://evil.example", status: 1, want: `token "azp" claim is not in auth.authorized_parties`},
+		{query: "iss=https://other.clerk.accounts.dev", status: 1, want: "Could not verify JWT: JWTNotInIssuer"},
+		{query: "role=editor&allowed=user", status: 1, want: "Your requested role is not in allowed roles"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			resp, err := http.Get(f.issuer.url + "/token?" + tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "no-store" {
+				t.Fatalf("token endpoint: %d %q %s", resp.StatusCode, resp.Header.Get("Cache-Control"), b)
+			}
+			var out, errb bytes.Buffer
+			args := append([]string{"verify", "-config", cfg}, tt.args...)
+			err = run(context.Background(), append(args, strings.TrimSpace(string(b))), &out, &errb)
+			if got := exitStatus(err); got != tt.status || !strings.Contains(out.String(), tt.want) {
+				t.Errorf("exit %d (want %d), want %q in:\n%s%s", got, tt.status, tt.want, out.String(), errb.String())
+			}
+		})
+	}
+	t.Run("tampered signature", func(t *testing.T) {
+		tok := f.token(t, demoClaims{})
+		tampered := tok[:strings.LastIndexByte(tok, '.')] + ".AAAA" // ${TOKEN%.*}.AAAA
+		var out, errb bytes.Buffer
+		err := run(context.Background(), []string{"verify", "-config", cfg, tampered}, &out, &errb)
+		if exitStatus(err) != 1 || !strings.Contains(out.String(), "JWSError JWSInvalidSignature") || !strings.Contains(out.String(), "bad_signature") {
+			t.Errorf("got %v:\n%s", err, out.String())
+		}
+	})
+	for _, bad := range []string{"ttl=0s", "ttl=48h", "ttl=soon", "user=%0a", "iss=" + strings.Repeat("x", 200)} {
+		t.Run("refused "+bad, func(t *testing.T) {
+			resp, err := http.Get(f.issuer.url + "/token?" + bad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("got %d, want 400", resp.StatusCode)
+			}
+		})
 	}
 }

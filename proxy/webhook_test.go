@@ -22,7 +22,7 @@ import (
 const (
 	whKey         = "webhook-test-hs256-key-0123456789abcdef"
 	whAdminSecret = "webhook-test-admin-secret"
-	whPath        = "/hasura-auth"
+	whPath        = "/auth-hook"
 	whIssuer      = "https://clerk.example.test"
 	whAZP         = "https://app.example.test"
 	// hasuraUA is what Hasura puts in User-Agent when it calls a webhook.
@@ -416,7 +416,7 @@ func TestWebhook(t *testing.T) {
 func TestWebhookOnlyItsPath(t *testing.T) {
 	f := newWebhookFixture(t, "")
 	good := whToken(t, nil)
-	for _, path := range []string{whPath + "/", whPath + "x", "/hasura%2Dauth"} {
+	for _, path := range []string{whPath + "/", whPath + "x", "/auth%2Dhook"} {
 		req := hasuraGET(t, f.srv.URL+path, map[string]string{"Authorization": "Bearer " + good})
 		resp, err := f.srv.Client().Do(req)
 		if err != nil {
