@@ -782,3 +782,26 @@ func TestHeaderLimit(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigViewSingleSecret(t *testing.T) {
+	cfg, err := parseConfig([]byte(`
+upstream: {admin_secret: x-admin-secret-value}
+auth: {jwt_secret: {jwk_url: "https://clerk.test/.well-known/jwks.json?token=abc", issuer: https://clerk.test}}
+`), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(configView(cfg)["auth"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{`"jwt_secret":{"issuer":"https://clerk.test","jwk_url":"https://clerk.test/.well-known/jwks.json?[REDACTED]"}`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("auth view %s; want it to contain %s", got, want)
+		}
+	}
+	if strings.Contains(got, "jwt_secrets") || strings.Contains(got, "abc") {
+		t.Errorf("auth view %s: want no jwt_secrets and no query value", got)
+	}
+}
