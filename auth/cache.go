@@ -3,7 +3,6 @@ package auth
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,7 +128,7 @@ func (c *tokenCache) get(key *cacheKey, now time.Time) *cacheEntry {
 }
 
 // put stores e under e.key. It replaces an entry with the same key, else
-// takes an empty or invalid way, else evicts a random way of the set.
+// takes an empty or invalid way, else evicts the way expiring first.
 func (c *tokenCache) put(e *cacheEntry, now time.Time) {
 	s := c.set(&e.key)
 	s.mu.Lock()
@@ -149,7 +148,17 @@ func (c *tokenCache) put(e *cacheEntry, now time.Time) {
 		}
 	}
 	if slot < 0 {
-		slot = rand.IntN(s.n)
+		// Every way holds a valid token: evict the one expiring first. It
+		// has the least useful life left, and clients that refresh their
+		// tokens before expiry (Clerk's do, every minute) have already
+		// moved on from it. Ties go to the lowest way, so an overflowing
+		// set churns one slot instead of all of them.
+		slot = 0
+		for i := 1; i < s.n; i++ {
+			if s.ways[i].Load().notAfter.Before(s.ways[slot].Load().notAfter) {
+				slot = i
+			}
+		}
 	}
 	// The entry is published before its tag, so a reader that sees the
 	// new tag also sees the new entry.

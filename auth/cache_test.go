@@ -180,6 +180,21 @@ func TestTokenCacheEviction(t *testing.T) {
 			t.Errorf("len = %d; want 1", c.len())
 		}
 	})
+	t.Run("earliest expiry first", func(t *testing.T) {
+		c, _ := newTestCache(t, 3) // one set of three ways
+		c.put(testEntry("b", 0, cacheT0.Add(2*time.Hour), 0), cacheT0)
+		c.put(testEntry("a", 0, cacheT0.Add(time.Hour), 0), cacheT0)
+		c.put(testEntry("c", 0, cacheT0.Add(3*time.Hour), 0), cacheT0)
+		for _, step := range []struct{ add, gone string }{{"d", "a"}, {"e", "b"}} {
+			c.put(testEntry(step.add, 0, cacheT0.Add(4*time.Hour), 0), cacheT0)
+			if cacheGet(c, step.gone, cacheT0) != nil {
+				t.Errorf("after adding %s, %s (expiring first) is still held", step.add, step.gone)
+			}
+			if cacheGet(c, step.add, cacheT0) == nil || cacheGet(c, "c", cacheT0) == nil {
+				t.Errorf("after adding %s, a later-expiring entry was evicted", step.add)
+			}
+		}
+	})
 	tests := []struct {
 		name string
 		// invalidate makes entry "old" (one of two in a two-way set)
@@ -196,7 +211,7 @@ func TestTokenCacheEviction(t *testing.T) {
 			c.put(testEntry("old", 0, cacheT0.Add(time.Second), 0), cacheT0)
 			c.put(testEntry("keep", 1, cacheT0.Add(time.Hour), 0), cacheT0)
 			at := tt.invalidate(srcOld)
-			for i := 0; i < 20; i++ { // random eviction would lose "keep" within a few rounds
+			for i := 0; i < 20; i++ {
 				tok := fmt.Sprintf("new-%d", i)
 				c.put(testEntry(tok, 1, cacheT0.Add(time.Hour), 0), at)
 				if cacheGet(c, "keep", at) == nil {
