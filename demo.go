@@ -931,10 +931,9 @@ func printDemo(w io.Writer, t demoText) {
 	p("5. Hasura's auth-webhook mode, same checks (HASURA_GRAPHQL_AUTH_HOOK=%s%s):\n\n", t.proxy, demoWebhook)
 	p("  curl -s %s%s -H \"Authorization: Bearer $TOKEN\"\n", t.proxy, demoWebhook)
 	p("  # => {\"Cache-Control\":\"max-age=<seconds left>\",\"Expires\":\"<exp as an HTTP date>\",\"X-Hasura-Role\":%q,\"X-Hasura-User-Id\":%q}\n\n", t.tokenRole, t.tokenUser)
-	p("6. A subscription (graphql-transport-ws) with websocat: connect, then paste the two lines:\n\n")
-	p("  websocat --protocol %s %s\n", protoTransportWS, wsURL)
-	p("  %s\n", initMsg)
-	p("  %s\n", `{"type":"subscribe","id":"1","payload":{"query":"subscription { session }"}}`)
+	p("6. A subscription (graphql-transport-ws) with websocat (https://github.com/vi/websocat):\n\n")
+	p("  (echo '%s'; echo '%s'; sleep 4) | websocat --protocol %s %s\n", initMsg,
+		`{"type":"subscribe","id":"1","payload":{"query":"subscription { session }"}}`, protoTransportWS, wsURL)
 	p("  # => {\"type\":\"connection_ack\"}, then %d x {\"type\":\"next\",\"id\":\"1\",\"payload\":{\"data\":{\"session\":{...}}}}, then {\"type\":\"complete\",\"id\":\"1\"}\n\n", 3)
 	p("The proxy logs every decision on stderr; metrics: %s/metrics\n\n", t.ops)
 	p("%s\n", demoDone)

@@ -220,15 +220,13 @@ func parseDemo(t *testing.T, lines []string, cmd string) demoCommands {
 				t.Fatalf("no expected answer after %q", l)
 			}
 			d.verify = append(d.verify, printedCmd{strings.TrimPrefix(l, "  "+cmd+" "), want})
-		case strings.HasPrefix(l, "  websocat --protocol "):
-			f := strings.Fields(l)
-			d.ws.proto, d.ws.url = f[2], f[3]
-			for _, m := range lines[i+1:] {
-				if !strings.HasPrefix(m, "  {") {
-					break
-				}
-				d.ws.messages = append(d.ws.messages, strings.TrimSpace(m))
+		case strings.HasPrefix(l, "  (echo '"):
+			m := regexp.MustCompile(`^  \(echo '([^']*)'; echo '([^']*)'; sleep \d+\) \| websocat --protocol (\S+) (\S+)$`).FindStringSubmatch(l)
+			if m == nil {
+				t.Fatalf("unexpected subscription command %q", l)
 			}
+			d.ws.messages = []string{m[1], m[2]}
+			d.ws.proto, d.ws.url = m[3], m[4]
 		}
 	}
 	if d.token == "" || d.mintURL == "" || len(d.curls) < 4 || len(d.verify) != 2 || d.ws.url == "" || len(d.ws.messages) != 2 {
