@@ -518,7 +518,7 @@ func FuzzAuthenticate(f *testing.F) {
 		`"https://hasura.io/jwt/claims":{"x-hasura-allowed-roles":["user","editor"],"x-hasura-default-role":"user","x-hasura-user-id":"u","x-hasura-orgs":["a","b"]}}`
 	for _, s := range []struct {
 		header, payload, role string
-		where              uint8
+		where                 uint8
 	}{
 		{`{"alg":"HS256","typ":"JWT"}`, good, "", 0},
 		{`{"alg":"HS256"}`, good, "editor", 0},
