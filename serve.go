@@ -149,8 +149,6 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
-		mainLog.Info("shutting down: not ready, no new connections, draining in-flight requests",
-			zap.Duration("grace", cfg.Server.ShutdownGrace))
 	case serveErr = <-errc:
 		mainLog.Error("listener failed", zap.Error(serveErr))
 	}
@@ -159,6 +157,8 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	// listener drains, so probes see "shutting down" rather than a refused
 	// connection.
 	health.drain()
+	mainLog.Info("shutting down: not ready, no new connections, draining in-flight requests",
+		zap.Duration("grace", cfg.Server.ShutdownGrace))
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
 	defer cancel()
 	// Shutdown does not track hijacked connections: WebSockets are closed
