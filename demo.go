@@ -121,12 +121,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return demo(ctx, o, stdout, stderr)
 }
 
-// demoCommand is how to run this program again from the same shell.
+// demoCommand is how to run this program again from the same shell: as it
+// was invoked, or "go run ." when go run (or go test) built it in a
+// temporary directory.
 func demoCommand() string {
-	if filepath.Base(os.Args[0]) == "hasura-auth-proxy" {
-		return "hasura-auth-proxy"
+	exe := os.Args[0]
+	if strings.Contains(filepath.ToSlash(exe), "/go-build") || strings.HasSuffix(exe, ".test") ||
+		strings.ContainsAny(exe, " '\"$`\\") {
+		return "go run ."
 	}
-	return "go run ."
+	return exe
 }
 
 // demoAddr checks that addr is a loopback address, and replaces a taken

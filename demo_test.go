@@ -604,7 +604,7 @@ func TestDemoBinary(t *testing.T) {
 		}
 	})
 	lines := readDemo(t, stdout, exited)
-	d := parseDemo(t, lines, "hasura-auth-proxy")
+	d := parseDemo(t, lines, bin)
 	d.curls = d.curls[:2] // one allowed, one refused
 	runCurls(t, d)
 
