@@ -646,12 +646,6 @@ const (
 	protoLegacyWS    = "graphql-ws"           // subscriptions-transport-ws (Apollo)
 )
 
-var demoUpgrader = websocket.Upgrader{
-	HandshakeTimeout: 10 * time.Second,
-	// The stand-in is only reached through the proxy on 127.0.0.1.
-	CheckOrigin: func(*http.Request) bool { return true },
-}
-
 // demoWSMessage is a message of either protocol.
 type demoWSMessage struct {
 	Type    string          `json:"type"`
@@ -672,7 +666,12 @@ func (d *demoHasura) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if len(offered) > 0 {
 		rh = http.Header{"Sec-Websocket-Protocol": {proto}}
 	}
-	conn, err := demoUpgrader.Upgrade(w, r, rh)
+	up := websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		// The stand-in is only reached through the proxy on 127.0.0.1.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	conn, err := up.Upgrade(w, r, rh)
 	if err != nil {
 		return // the upgrader answered
 	}
