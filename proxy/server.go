@@ -62,7 +62,8 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.OpsListen == "" {
 		add("ops_listen", "required, e.g. \":9090\"")
-	} else if c.OpsListen == c.Listen {
+	} else if c.OpsListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+		// Port 0 asks the kernel for two different free ports.
 		add("ops_listen", "must differ from server.listen (Hasura has its own /healthz on the client port)")
 	}
 	for _, d := range []struct {
