@@ -373,9 +373,7 @@ func (c testConfig) yaml() string {
 	}
 	line("server:")
 	line("  listen: 127.0.0.1:0")
-	// "00" is port 0 too: server.ops_listen must differ from server.listen
-	// as text, and two ephemeral ports never collide.
-	line("  ops_listen: 127.0.0.1:00")
+	line("  ops_listen: 127.0.0.1:0")
 	opt("read_header_timeout", c.ReadHeaderTimeout)
 	opt("read_timeout", c.ReadTimeout)
 	opt("shutdown_grace", c.ShutdownGrace)
