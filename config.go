@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -88,7 +89,7 @@ func parseConfig(data []byte, getenv func(string) string) (*fileConfig, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(expanded))
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil {
-			return nil, fmt.Errorf("invalid configuration: %w", err)
+			return nil, fmt.Errorf("invalid configuration: %w", hideYAMLValues(err))
 		}
 	}
 	if err := applyEnv(&cfg, getenv); err != nil {
@@ -98,6 +99,23 @@ func parseConfig(data []byte, getenv func(string) string) (*fileConfig, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// yamlQuoted is how go.yaml.in/yaml/v3 quotes a value in its type errors.
+var yamlQuoted = regexp.MustCompile("`[^`]*`")
+
+// hideYAMLValues removes the quoted values from YAML type errors: a secret
+// pasted under the wrong key must not reach a log or a terminal.
+func hideYAMLValues(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	lines := make([]string, len(te.Errors))
+	for i, e := range te.Errors {
+		lines[i] = yamlQuoted.ReplaceAllString(e, "(value hidden)")
+	}
+	return errors.New("yaml: " + strings.Join(lines, "; "))
 }
 
 // expandNode replaces ${VAR} and ${VAR:-default} in every scalar value
@@ -160,7 +178,8 @@ func expandEnv(s string, getenv func(string) string) (string, error) {
 		expr := s[i+2 : i+end]
 		name, def, hasDef := strings.Cut(expr, ":-")
 		if !validEnvName(name) {
-			return "", fmt.Errorf("invalid variable name %q in ${...}", name)
+			// The text is part of the value, which may be a secret.
+			return "", errors.New("invalid variable name in ${...}: use letters, digits and _")
 		}
 		v := getenv(name)
 		if v == "" && hasDef {

@@ -50,7 +50,7 @@ func TestInvalidConfigs(t *testing.T) {
 		}},
 		{"invalid-json-string.yml", []string{"auth.jwt_secret: a string value must hold Hasura's JSON"}},
 		{"invalid-ambiguous-secrets.yml", []string{"auth.jwt_secrets[1]: reads the same header as auth.jwt_secrets[0]"}},
-		{"invalid-duration.yml", []string{"cannot unmarshal !!int `10` into time.Duration"}},
+		{"invalid-duration.yml", []string{"line 1: cannot unmarshal !!int (value hidden) into time.Duration"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -218,6 +218,7 @@ func TestExpandEnv(t *testing.T) {
 		{"$$A and $A", "$A and $A", ""},
 		{"${A", "", "unterminated"},
 		{"${1A}", "", "invalid variable name"},
+		{"${my-secret-value}", "", "invalid variable name in ${...}: use letters"},
 	}
 	for _, tt := range tests {
 		got, err := expandEnv(tt.in, env)
@@ -297,5 +298,15 @@ func TestPlainExpansionKeepsValues(t *testing.T) {
 		if got := c.Upstream.AdminSecret.Reveal(); got != v {
 			t.Errorf("%q became %q", v, got)
 		}
+	}
+}
+
+// TestTypeErrorsHideValues: a secret pasted under a key of another type is
+// not repeated in the error.
+func TestTypeErrorsHideValues(t *testing.T) {
+	doc := "server:\n  max_body_bytes: hskey-0123456789abcdef\nupstream: {url: \"http://127.0.0.1:8080\", admin_secret: a}\n"
+	_, err := parseConfig([]byte(doc), noEnv)
+	if err == nil || strings.Contains(err.Error(), "hskey") || !strings.Contains(err.Error(), "line 2: cannot unmarshal !!str (value hidden) into int64") {
+		t.Errorf("error %v", err)
 	}
 }

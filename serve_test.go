@@ -749,6 +749,9 @@ func TestTrickledBodyIsCutOff(t *testing.T) {
 	if bytes.Contains(rest, []byte(`"data"`)) {
 		t.Errorf("got Hasura's answer for a body that never arrived: %q", rest)
 	}
+	if len(rest) > 0 && !bytes.HasPrefix(rest, []byte("HTTP/1.1 408 ")) {
+		t.Errorf("answer %q; want 408 (or nothing at all), never an empty 200", rest)
+	}
 	if r, ok := h.last(); ok && len(r.Body) >= 1000 {
 		t.Errorf("Hasura got the whole body (%d bytes)", len(r.Body))
 	}

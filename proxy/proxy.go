@@ -27,6 +27,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -34,6 +35,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -231,6 +233,8 @@ type exchange struct {
 	session  *auth.Session
 	authErr  *auth.Error
 	upErr    string
+	// bodyFailed is set when reading the client's body failed.
+	bodyFailed atomic.Bool
 	// extra are access log fields of the request's handler (a WebSocket's
 	// close code and reason).
 	extra []zap.Field
@@ -297,14 +301,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveWebSocket(x, r, x)
 		return
 	}
+	// The body limit applies to every forwarded request, authenticated or
+	// not.
+	if r.ContentLength > h.opts.MaxBodyBytes {
+		h.tooLarge(x)
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &bodyReader{ReadCloser: http.MaxBytesReader(x, r.Body, h.opts.MaxBodyBytes), x: x}
+	}
 	if unauthenticated(r) {
 		// Forwarded stripped of every x-hasura-* header and without the
 		// admin secret: Hasura answers these without authentication.
 		h.rp.ServeHTTP(x, r)
-		return
-	}
-	if r.ContentLength > h.opts.MaxBodyBytes {
-		h.tooLarge(x)
 		return
 	}
 	s, err := h.opts.Auth.Authenticate(r.Context(), r.Header)
@@ -318,10 +327,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.session = s
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(x, r.Body, h.opts.MaxBodyBytes)
-	}
 	h.rp.ServeHTTP(x, r)
+}
+
+// bodyReader notes that reading the client's body failed (a client too slow
+// for server.read_timeout), so the error handler can tell that apart from
+// Hasura failing. The transport reads the body on its own goroutine, hence
+// the atomic.
+type bodyReader struct {
+	io.ReadCloser
+	x *exchange
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.x.bodyFailed.Store(true)
+	}
+	return n, err
 }
 
 func (h *Handler) tooLarge(x *exchange) {
@@ -573,6 +596,12 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		h.log.Error("upstream request refused by the admin secret guard", zap.String("request_id", x.rid), zap.Error(err))
 		x.upErr = "guard refused"
 		writeJSONError(x, http.StatusBadGateway, errorBody(x.fam, "unexpected", "internal error: request refused by the proxy"))
+	case x.bodyFailed.Load():
+		// The client did not send its body in time (or broke off while
+		// sending it): answer, in case it is still listening.
+		h.metrics.UpstreamError(metrics.UpstreamCanceled)
+		x.upErr = "client body not received"
+		writeJSONError(x, http.StatusRequestTimeout, errorBody(x.fam, "unexpected", "the request body was not received in time"))
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads an answer.
 		h.metrics.UpstreamError(metrics.UpstreamCanceled)
