@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -25,7 +26,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
@@ -970,4 +973,36 @@ func TestSecretNeverPrints(t *testing.T) {
 		t.Error("Equal is wrong")
 	}
 	_ = slices.Contains[[]string]
+}
+
+// TestRotationIsLogged: a refresh that changes the kids logs which were
+// added and removed, once.
+func TestRotationIsLogged(t *testing.T) {
+	jwks := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := jwksConfig(jwks.URL)
+	a, err := New(Options{Config: cfg, AdminSecret: testAdmin, Logger: zap.New(core), Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if err := a.remote[0].WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	jwks.set(map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
+	tok := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_b"}, clerkClaims())
+	if _, err := a.Authenticate(ctx, bearer(tok)); err != nil {
+		t.Fatal(err)
+	}
+	entries := logs.FilterMessage("jwks keys changed").All()
+	if len(entries) != 1 {
+		t.Fatalf("%d rotation log lines; want 1", len(entries))
+	}
+	f := entries[0].ContextMap()
+	if fmt.Sprint(f["added_kids"]) != `["ins_b"]` || fmt.Sprint(f["removed_kids"]) != `["ins_a"]` {
+		t.Errorf("fields %v", f)
+	}
 }

@@ -753,9 +753,38 @@ func (k *RemoteKeys) publish(keys []jwkset.JWK, fetched time.Time) {
 	if removesOrChanges(old.keys, keys) {
 		k.generation.Add(1)
 	}
+	if added, removed := kidChanges(old.keys, keys); !old.empty() && (len(added) > 0 || len(removed) > 0) {
+		// A rotation is the event to look for when unknown_kid denials
+		// rise; kids come from the JWKS, not from tokens.
+		k.log.Info("jwks keys changed", zap.Strings("added_kids", added), zap.Strings("removed_kids", removed))
+	}
 	k.snap.Store(newSnapshot(keys, fetched))
 	k.metrics.JWKSKeys(k.name, len(keys))
 	k.signal()
+}
+
+// kidChanges lists the kids present only in new (added) and only in old
+// (removed), each truncated for logging.
+func kidChanges(old, new []jwkset.JWK) (added, removed []string) {
+	in := func(set []jwkset.JWK, kid string) bool {
+		for _, j := range set {
+			if j.Marshal().KID == kid {
+				return true
+			}
+		}
+		return false
+	}
+	for _, j := range new {
+		if kid := j.Marshal().KID; !in(old, kid) {
+			added = append(added, loggableKID(kid))
+		}
+	}
+	for _, j := range old {
+		if kid := j.Marshal().KID; !in(new, kid) {
+			removed = append(removed, loggableKID(kid))
+		}
+	}
+	return added, removed
 }
 
 func (k *RemoteKeys) signal() {

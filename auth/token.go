@@ -190,7 +190,8 @@ func (v *secretVerifier) checkSignature(ctx context.Context, d *decodedToken) *E
 		err = tok.Method.Verify(signed, tok.Signature, k)
 	}
 	if err != nil {
-		return ErrInvalidSignature.withDetail("secret %s: %v", v.name, err)
+		kid, _ := tok.Header["kid"].(string)
+		return ErrInvalidSignature.withDetail("secret %s, kid %q: %v", v.name, truncate(kid, 32), err)
 	}
 	return nil
 }
