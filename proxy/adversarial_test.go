@@ -33,6 +33,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -618,7 +619,7 @@ func advNS(c map[string]any) map[string]any {
 
 // sign mints a token: header entries are added to (or override) the JOSE
 // header; a nil kid leaves it out.
-func advSign(t *testing.T, method jwt.SigningMethod, key any, header map[string]any, claims map[string]any) string {
+func advSign(t testing.TB, method jwt.SigningMethod, key any, header map[string]any, claims map[string]any) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(method, jwt.MapClaims(claims))
 	for k, v := range header {
@@ -1784,4 +1785,175 @@ func TestAdversarialAdminSecretGuessing(t *testing.T) {
 		}
 		off.none(t)
 	})
+}
+
+// ---------------------------------------------------------------------------
+// Fuzzing the handler.
+
+// advRecorder is an upstream transport that records outgoing requests and
+// answers 200.
+type advRecorder struct {
+	mu   sync.Mutex
+	reqs []*http.Request
+}
+
+func (r *advRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		_ = req.Body.Close()
+	}
+	r.mu.Lock()
+	r.reqs = append(r.reqs, req)
+	r.mu.Unlock()
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(`{}`)), Request: req}, nil
+}
+
+func (r *advRecorder) take() []*http.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.reqs
+	r.reqs = nil
+	return out
+}
+
+// FuzzProxyHeaders sends a valid token with arbitrary extra header lines on
+// an arbitrary method and path through the handler. Whatever arrives
+// upstream carries the admin secret only with exactly one role the token
+// allows, and no x-hasura-* header but the token's session variables; an
+// unauthenticated forward carries no x-hasura-* header at all; the guard
+// never has to step in.
+func FuzzProxyHeaders(f *testing.F) {
+	const key = "fuzz-proxy-hs256-key-0123456789abcdef"
+	cfg := auth.DefaultConfig()
+	cfg.JWTSecret = &auth.JWTSecret{Type: "HS256", Key: key}
+	cfg.UnauthorizedRole = "anonymous"
+	authn, err := auth.New(auth.Options{Config: cfg, AdminSecret: advAdminSecret})
+	if err != nil {
+		f.Fatal(err)
+	}
+	rec := &advRecorder{}
+	up := proxy.DefaultConfig()
+	up.AdminSecret = advAdminSecret
+	h, err := proxy.New(proxy.Options{Upstream: up, MaxBodyBytes: 1 << 20, ErrorStatus: "hasura", Auth: authn, Transport: rec})
+	if err != nil {
+		f.Fatal(err)
+	}
+	tok := advSign(f, jwt.SigningMethodHS256, []byte(key), nil, map[string]any{
+		"sub": "u", "exp": time.Now().Add(24 * time.Hour).Unix(),
+		"https://hasura.io/jwt/claims": map[string]any{
+			"x-hasura-allowed-roles": []any{"user", "editor"}, "x-hasura-default-role": "user", "x-hasura-user-id": "user_1",
+		},
+	})
+	for _, s := range []struct {
+		lines, path string
+		method      uint8
+		withToken   bool
+	}{
+		{"X-Hasura-Role: editor\nX-Hasura-User-Id: x", "/v1/graphql", 0, true},
+		{"x-hasura-role: admin", "/v1/graphql", 0, true},
+		{"X_Hasura_Role: admin\nx_hasura_user_id: x\nX-Hasura-Admin_Secret: x", "/v1/graphql", 0, true},
+		{"Connection: X-Hasura-Role\nX-Hasura-Role: editor", "/v1/metadata", 0, true},
+		{"X-Hasura-Admin-Secret: guess", "/v1/graphql", 0, true},
+		{"X-Hasura-Access-Key: guess", "/v1/graphql", 0, false},
+		{"X-Hasura-User-Id: x", "/healthz", 1, false},
+		{"X-Hasura-Role: x", "/v1/version", 2, true},
+		{"Authorization: Basic x", "/v1/graphql", 0, true},
+		{"Trailer: X-Hasura-Role\nTe: trailers", "/v1/graphql", 0, true},
+		{"Upgrade: h2c\nConnection: Upgrade", "/v1/graphql", 0, true},
+		{"X-Hasura-Role: editor\nX-Hasura-Role: user", "/v1/relay", 0, true},
+	} {
+		f.Add([]byte(s.lines), s.path, s.method, s.withToken)
+	}
+	methods := []string{http.MethodPost, http.MethodGet, http.MethodOptions, http.MethodHead, http.MethodPut, "PATCH"}
+	f.Fuzz(func(t *testing.T, lines []byte, path string, method uint8, withToken bool) {
+		u, err := url.ParseRequestURI(path)
+		if err != nil {
+			return
+		}
+		hdr := http.Header{}
+		for _, l := range strings.Split(string(lines), "\n") {
+			name, value, ok := strings.Cut(l, ":")
+			value = strings.TrimSpace(value)
+			if !ok || !advValidName(name) || !advValidValue(value) {
+				continue // Go's server refuses these before any handler
+			}
+			name = http.CanonicalHeaderKey(name)
+			if name == "Upgrade" || name == "Host" || name == "Content-Length" || name == "Transfer-Encoding" {
+				continue // the WebSocket path and framing are fuzzed elsewhere
+			}
+			hdr[name] = append(hdr[name], value)
+		}
+		if withToken {
+			hdr["Authorization"] = append([]string{"Bearer " + tok}, hdr["Authorization"]...)
+		}
+		req := (&http.Request{
+			Method: methods[int(method)%len(methods)], URL: u, RequestURI: path, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: hdr, Host: "hasura", RemoteAddr: "192.0.2.1:1234", Body: http.NoBody,
+		}).WithContext(context.Background())
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if strings.Contains(w.Body.String(), "refused by the proxy") {
+			t.Fatalf("the guard had to refuse a request: headers %q", hdr)
+		}
+		requested := ""
+		if vs := hdr["X-Hasura-Role"]; len(vs) > 0 {
+			requested = vs[0]
+		}
+		for _, out := range rec.take() {
+			var secrets, roles []string
+			for k, vs := range out.Header {
+				n := advNorm(k)
+				switch {
+				case !strings.HasPrefix(n, "x-hasura-"):
+				case k == "X-Hasura-Admin-Secret":
+					secrets = vs
+				case k == "X-Hasura-Role":
+					roles = vs
+				case k == "x-hasura-user-id" && len(vs) == 1 && vs[0] == "user_1":
+				default:
+					t.Fatalf("%s: %q reached Hasura (request headers %q)", k, vs, hdr)
+				}
+			}
+			if len(secrets) == 0 {
+				if len(roles) != 0 || len(out.Header["x-hasura-user-id"]) != 0 {
+					t.Fatalf("session headers without the admin secret: %q", out.Header)
+				}
+				continue
+			}
+			if len(secrets) != 1 || secrets[0] != advAdminSecret || len(roles) != 1 {
+				t.Fatalf("admin secret %d times, roles %q", len(secrets), roles)
+			}
+			switch want := requested; {
+			case roles[0] == "anonymous" && !withToken:
+			case want == "" && roles[0] == "user":
+			case want != "" && roles[0] == want && (want == "user" || want == "editor"):
+			default:
+				t.Fatalf("role %q forwarded; requested %q, token %v", roles[0], requested, withToken)
+			}
+		}
+	})
+}
+
+// advValidName reports whether Go's server accepts s as a header name.
+func advValidName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// advValidValue reports whether Go's server accepts s as a header value.
+func advValidValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
