@@ -1576,8 +1576,10 @@ func TestAdversarialJWKSAnswers(t *testing.T) {
 			e.hasura.reset(t)
 		})
 		old := e.token(t)
-		if !accepted(t, old) || !accepted(t, old) { // the second one is a cache hit
-			t.Fatal("a genuine token was refused")
+		for range 2 { // the second one is a cache hit
+			if !accepted(t, old) {
+				t.Fatal("a genuine token was refused")
+			}
 		}
 		// ins_a1 now names a2's key material.
 		e.jwksA.setJWKs(advJWK(keys.a1.kid, &keys.a2.priv.PublicKey))
@@ -1901,6 +1903,7 @@ func FuzzProxyHeaders(f *testing.F) {
 		}
 		for _, out := range rec.take() {
 			var secrets, roles []string
+			vars := 0
 			for k, vs := range out.Header {
 				n := advNorm(k)
 				switch {
@@ -1910,12 +1913,13 @@ func FuzzProxyHeaders(f *testing.F) {
 				case k == "X-Hasura-Role":
 					roles = vs
 				case k == "x-hasura-user-id" && len(vs) == 1 && vs[0] == "user_1":
+					vars++ // SetSessionHeaders uses lower-case names
 				default:
 					t.Fatalf("%s: %q reached Hasura (request headers %q)", k, vs, hdr)
 				}
 			}
 			if len(secrets) == 0 {
-				if len(roles) != 0 || len(out.Header["x-hasura-user-id"]) != 0 {
+				if len(roles) != 0 || vars != 0 {
 					t.Fatalf("session headers without the admin secret: %q", out.Header)
 				}
 				continue
