@@ -278,12 +278,19 @@ func (p *wsProxy) closeAll(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	p.mu.Unlock()
+	// In parallel: a stop may wait for a slow client to take its close.
+	var stops sync.WaitGroup
 	for _, c := range conns {
-		c.stop(causeShutdown())
+		stops.Add(1)
+		go func() {
+			defer stops.Done()
+			c.stop(causeShutdown())
+		}()
 	}
 	done := make(chan struct{})
 	go func() {
 		p.wg.Wait()
+		stops.Wait()
 		close(done)
 	}()
 	select {
@@ -409,7 +416,9 @@ func (p *wsProxy) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	}
 	p.metrics.WebSocketOpened()
 	c.run(r, conn)
-	cause := c.cause
+	c.mu.Lock()
+	cause := *c.cause
+	c.mu.Unlock()
 	p.metrics.WebSocketClosed(cause.metric)
 	if cause.logErr != "" && x.upErr == "" {
 		x.upErr = cause.logErr
@@ -473,48 +482,46 @@ type wsConn struct {
 	proto  string
 	ctx    context.Context
 	cancel context.CancelFunc
-	cli    *websocket.Conn
-	up     *websocket.Conn // nil until Hasura is dialled
 	timer  *time.Timer
 	upDone chan struct{} // closed when the Hasura -> client relay ends
+	// cliReadDone: a read from the client failed (gorilla's reader is then
+	// unusable). Handler goroutine only.
+	cliReadDone bool
+	scan        typeScanner // client message scanner (handler goroutine only)
 
-	// cliDirty: a data message to the client was left unfinished, or a
-	// write failed, so no further data message may be sent (close frames
-	// still may). Written by whichever goroutine writes client data; read
-	// by the handler after that goroutine has ended.
+	// cliWrite serializes data messages to the client: the Hasura -> client
+	// relay holds it for each message; stop takes it to send the legacy
+	// connection_error. cliDirty (guarded by it): a message was left
+	// unfinished or a write failed, so no further data message may be sent
+	// (close frames still may).
+	cliWrite sync.Mutex
 	cliDirty bool
-	// upDirty: the same for Hasura; only the handler goroutine writes it.
-	upDirty bool
 
-	mu       sync.Mutex
-	cause    *wsCause
-	cliNet   net.Conn
-	upNet    net.Conn
-	finished bool
-	scan     typeScanner // client message scanner (handler goroutine only)
+	mu         sync.Mutex
+	cause      *wsCause
+	cli        *websocket.Conn // nil until the upgrade
+	up         *websocket.Conn // nil until Hasura is dialled
+	cliClosing bool            // the cause was delivered to the client
+	upClosing  bool            // the cause was delivered to Hasura
+	finished   bool
 }
 
 // stop ends the connection for cause unless it is already ending: the
-// first cause wins. Both relays are woken by a read deadline in the past.
+// first cause wins. It sends each side its close frame at once and gives
+// each peer closeGrace to answer; the relays keep reading (and drop what
+// they read) until the answer comes. Safe from any goroutine; it may block
+// up to websocket.write_timeout to deliver a legacy connection_error.
 func (c *wsConn) stop(cause wsCause) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.cause != nil || c.finished {
+		c.mu.Unlock()
 		return
 	}
 	c.cause = &cause
+	c.mu.Unlock()
 	c.cancel()
-	c.kickLocked()
-}
-
-func (c *wsConn) kickLocked() {
-	now := time.Now()
-	if c.cliNet != nil {
-		_ = c.cliNet.SetReadDeadline(now)
-	}
-	if c.upNet != nil {
-		_ = c.upNet.SetReadDeadline(now)
-	}
+	c.closeClient()
+	c.closeUpstream()
 }
 
 // stopped reports whether a cause has been recorded.
@@ -522,6 +529,62 @@ func (c *wsConn) stopped() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.cause != nil
+}
+
+// closeClient delivers the cause to the client once: its data message,
+// then its close frame, then a read deadline for the client's answer.
+func (c *wsConn) closeClient() {
+	c.mu.Lock()
+	if c.cause == nil || c.cli == nil || c.cliClosing {
+		c.mu.Unlock()
+		return
+	}
+	c.cliClosing = true
+	cause, cli, up := *c.cause, c.cli, c.up
+	c.mu.Unlock()
+	if cause.clientMsg != nil {
+		if !c.cliWrite.TryLock() {
+			// The relay is in the middle of a message: let it finish it
+			// if Hasura sends the rest in time.
+			if up != nil {
+				_ = up.NetConn().SetReadDeadline(time.Now().Add(closeGrace))
+			}
+			c.cliWrite.Lock()
+		}
+		if !c.cliDirty {
+			_ = cli.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
+			if err := cli.WriteMessage(websocket.TextMessage, cause.clientMsg); err != nil {
+				c.cliDirty = true
+			}
+		}
+		c.cliWrite.Unlock()
+	}
+	wait := time.Duration(0)
+	if cause.clientCode != 0 {
+		_ = cli.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(cause.clientCode, cause.clientText),
+			time.Now().Add(closeGrace))
+		wait = closeGrace
+	}
+	_ = cli.NetConn().SetReadDeadline(time.Now().Add(wait))
+}
+
+// closeUpstream delivers the cause to Hasura once.
+func (c *wsConn) closeUpstream() {
+	c.mu.Lock()
+	if c.cause == nil || c.up == nil || c.upClosing {
+		c.mu.Unlock()
+		return
+	}
+	c.upClosing = true
+	cause, up := *c.cause, c.up
+	c.mu.Unlock()
+	wait := time.Duration(0)
+	if cause.upCode != 0 {
+		_ = up.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(cause.upCode, cause.upText),
+			time.Now().Add(closeGrace))
+		wait = closeGrace
+	}
+	_ = up.NetConn().SetReadDeadline(time.Now().Add(wait))
 }
 
 // kill closes both TCP connections at once (shutdown grace exhausted).
@@ -533,32 +596,30 @@ func (c *wsConn) kill() {
 		c.cause = &s
 	}
 	c.cancel()
-	if c.cliNet != nil {
-		_ = c.cliNet.Close()
+	if c.cli != nil {
+		_ = c.cli.NetConn().Close()
 	}
-	if c.upNet != nil {
-		_ = c.upNet.Close()
+	if c.up != nil {
+		_ = c.up.NetConn().Close()
 	}
 }
 
 // run drives the connection from the upgrade to the end.
 func (c *wsConn) run(r *http.Request, cli *websocket.Conn) {
-	c.cli = cli
-	nc := cli.NetConn()
 	cli.SetReadLimit(maxInitBytes)
-	// The deadline is set before the conn is published, so a stop that
-	// comes later always overrides it.
-	_ = nc.SetReadDeadline(time.Now().Add(c.p.cfg.InitTimeout))
+	// The init deadline is set before the conn is published, so the
+	// deadline of a later stop always overrides it.
+	_ = cli.NetConn().SetReadDeadline(time.Now().Add(c.p.cfg.InitTimeout))
 	c.mu.Lock()
-	c.cliNet = nc
-	if c.cause != nil {
-		c.kickLocked()
-	}
+	c.cli = cli
 	c.mu.Unlock()
+	c.closeClient() // a stop that came before the upgrade
 
-	if s, authHeaders := c.awaitInit(r); s != nil {
-		if c.connectUpstream(r, s, authHeaders) {
-			c.relay()
+	if !c.stopped() {
+		if s, authHeaders := c.awaitInit(r); s != nil {
+			if c.connectUpstream(r, s, authHeaders) {
+				c.relay()
+			}
 		}
 	}
 	c.finish()
@@ -570,6 +631,7 @@ func (c *wsConn) awaitInit(r *http.Request) (*auth.Session, http.Header) {
 	for {
 		_, data, err := c.cli.ReadMessage()
 		if err != nil {
+			c.cliReadDone = true
 			c.stop(c.initReadCause(err))
 			return nil, nil
 		}
@@ -660,9 +722,14 @@ func (c *wsConn) invalidMessage(err error) bool {
 // writeClient sends one data message to the client from the handler
 // goroutine (before the relay starts). It records a cause on failure.
 func (c *wsConn) writeClient(msg []byte) bool {
+	c.cliWrite.Lock()
 	_ = c.cli.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
-	if err := c.cli.WriteMessage(websocket.TextMessage, msg); err != nil {
+	err := c.cli.WriteMessage(websocket.TextMessage, msg)
+	if err != nil {
 		c.cliDirty = true
+	}
+	c.cliWrite.Unlock()
+	if err != nil {
 		c.stop(c.clientWriteCause(err))
 		return false
 	}
@@ -824,17 +891,15 @@ func (c *wsConn) connectUpstream(r *http.Request, s *auth.Session, authHeaders h
 	}
 	up.SetReadLimit(c.p.cfg.MaxMessageBytes)
 	c.mu.Lock()
-	c.up, c.upNet = up, up.NetConn()
-	if c.cause != nil {
-		c.kickLocked()
-	}
+	c.up = up
 	c.mu.Unlock()
 	if c.stopped() {
+		// Stopped while dialling: Hasura gets the close frame too.
+		c.closeUpstream()
 		return false
 	}
 	_ = up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
 	if err := up.WriteMessage(websocket.TextMessage, initMsg); err != nil {
-		c.upDirty = true
 		c.stop(c.upstreamWriteCause(err))
 		return false
 	}
@@ -889,11 +954,12 @@ func validValue(v string) bool {
 	return true
 }
 
-// relay copies messages both ways until a cause is recorded.
+// relay copies messages both ways until a cause is recorded, then reads
+// the client until its close answer (or the grace), dropping what it reads.
 func (c *wsConn) relay() {
 	c.mu.Lock()
-	if c.cause == nil {
-		_ = c.cliNet.SetReadDeadline(time.Time{})
+	if !c.cliClosing {
+		_ = c.cli.NetConn().SetReadDeadline(time.Time{})
 	}
 	c.mu.Unlock()
 	c.cli.SetReadLimit(c.p.cfg.MaxMessageBytes)
@@ -902,12 +968,15 @@ func (c *wsConn) relay() {
 	for {
 		mt, r, err := c.cli.NextReader()
 		if err != nil {
+			c.cliReadDone = true
 			c.stop(c.clientReadCause(err))
 			return
 		}
+		if c.stopped() {
+			continue // NextReader drops the unread message
+		}
 		if cause := c.relayClientMessage(mt, r); cause != nil {
 			c.stop(*cause)
-			return
 		}
 	}
 }
@@ -929,7 +998,8 @@ func (e *errReader) Read(p []byte) (int, error) {
 
 // pumpUpstream relays Hasura -> client, message by message, streaming: a
 // message is read straight into the client's write buffer and goes out in
-// frames as it arrives, so no message is ever held whole.
+// frames as it arrives, so no message is ever held whole. Once a cause is
+// recorded it reads Hasura until its close answer, dropping messages.
 func (c *wsConn) pumpUpstream() {
 	defer close(c.upDone)
 	var er errReader
@@ -939,29 +1009,40 @@ func (c *wsConn) pumpUpstream() {
 			c.stop(c.upstreamReadCause(err))
 			return
 		}
-		_ = c.cli.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
-		w, err := c.cli.NextWriter(mt)
-		if err != nil {
-			c.cliDirty = true
-			c.stop(c.clientWriteCause(err))
-			return
+		if c.stopped() {
+			continue
 		}
-		er.r, er.err = r, nil
-		if _, err := io.Copy(w, &er); err != nil {
-			c.cliDirty = true
-			if er.err != nil {
-				c.stop(c.upstreamReadCause(er.err))
-			} else {
-				c.stop(c.clientWriteCause(err))
-			}
-			return
-		}
-		if err := w.Close(); err != nil {
-			c.cliDirty = true
-			c.stop(c.clientWriteCause(err))
-			return
+		if cause := c.relayUpstreamMessage(mt, r, &er); cause != nil {
+			c.stop(*cause)
 		}
 	}
+}
+
+func (c *wsConn) relayUpstreamMessage(mt int, r io.Reader, er *errReader) *wsCause {
+	c.cliWrite.Lock()
+	defer c.cliWrite.Unlock()
+	if c.cliDirty {
+		return nil // the cause is recorded already
+	}
+	_ = c.cli.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
+	w, err := c.cli.NextWriter(mt)
+	if err != nil {
+		c.cliDirty = true
+		return ptr(c.clientWriteCause(err))
+	}
+	er.r, er.err = r, nil
+	if _, err := io.Copy(w, er); err != nil {
+		c.cliDirty = true
+		if er.err != nil {
+			return ptr(c.upstreamReadCause(er.err))
+		}
+		return ptr(c.clientWriteCause(err))
+	}
+	if err := w.Close(); err != nil {
+		c.cliDirty = true
+		return ptr(c.clientWriteCause(err))
+	}
+	return nil
 }
 
 // relayClientMessage relays one client message to Hasura. Every message is
@@ -995,11 +1076,9 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 				n += m
 			} else {
 				if sc.nTypes > 1 {
-					c.upDirty = true
 					return c.duplicateTypeCause()
 				}
 				if _, werr := w.Write(chunk[:m]); werr != nil {
-					c.upDirty = true
 					return ptr(c.upstreamWriteCause(werr))
 				}
 			}
@@ -1008,9 +1087,6 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 			break
 		}
 		if err != nil {
-			if w != nil {
-				c.upDirty = true
-			}
 			return ptr(c.clientReadCause(err))
 		}
 		if w == nil && sc.first == typeInit {
@@ -1027,24 +1103,18 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 			_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
 			var werr error
 			if w, werr = c.up.NextWriter(mt); werr != nil {
-				c.upDirty = true
 				return ptr(c.upstreamWriteCause(werr))
 			}
 			if _, werr = w.Write(buf[:n]); werr != nil {
-				c.upDirty = true
 				return ptr(c.upstreamWriteCause(werr))
 			}
 		}
 	}
 	if sc.nTypes > 1 {
-		if w != nil {
-			c.upDirty = true
-		}
 		return c.duplicateTypeCause()
 	}
 	if w != nil {
 		if err := w.Close(); err != nil {
-			c.upDirty = true
 			return ptr(c.upstreamWriteCause(err))
 		}
 		return nil
@@ -1057,7 +1127,6 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 	}
 	_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
 	if err := c.up.WriteMessage(mt, buf[:n]); err != nil {
-		c.upDirty = true
 		return ptr(c.upstreamWriteCause(err))
 	}
 	return nil
@@ -1131,55 +1200,40 @@ func (c *wsConn) upstreamWriteCause(err error) wsCause {
 		clientText: "upstream connection lost", logCode: websocket.CloseGoingAway, logErr: "hasura connection lost"}
 }
 
-// finish tells both peers what the cause says and closes both TCP
-// connections, after a short wait for each peer to answer the close.
+// finish waits for the peers' close answers (each had closeGrace since its
+// close frame) and closes both TCP connections. As a server, the proxy
+// closes the TCP connection first once the close handshake is done.
 func (c *wsConn) finish() {
 	if c.timer != nil {
 		c.timer.Stop()
+	}
+	c.mu.Lock()
+	if c.cause == nil {
+		// Not reached: every path records a cause. Close cleanly anyway.
+		c.cause = &wsCause{metric: metrics.Other, clientCode: websocket.CloseInternalServerErr,
+			upCode: websocket.CloseNormalClosure, logCode: websocket.CloseInternalServerErr, logErr: "internal error"}
+	}
+	c.mu.Unlock()
+	c.closeClient()
+	c.closeUpstream()
+	if !c.cliReadDone {
+		// Before the relay started: read until the client's close answer.
+		for {
+			if _, _, err := c.cli.NextReader(); err != nil {
+				break
+			}
+		}
 	}
 	if c.upDone != nil {
 		<-c.upDone
 	}
 	c.mu.Lock()
-	if c.cause == nil {
-		c.cause = &wsCause{metric: metrics.Other, clientCode: websocket.CloseInternalServerErr,
-			upCode: websocket.CloseNormalClosure, logCode: websocket.CloseInternalServerErr}
-	}
 	c.finished = true
-	cause := *c.cause
 	c.mu.Unlock()
-	c.cancel()
-
-	now := time.Now()
-	if cause.clientMsg != nil && !c.cliDirty {
-		_ = c.cli.SetWriteDeadline(now.Add(c.p.cfg.WriteTimeout))
-		_ = c.cli.WriteMessage(websocket.TextMessage, cause.clientMsg)
-	}
-	if cause.clientCode != 0 {
-		_ = c.cli.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(cause.clientCode, cause.clientText),
-			time.Now().Add(closeGrace))
-	}
-	if c.up != nil && cause.upCode != 0 {
-		_ = c.up.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(cause.upCode, cause.upText),
-			time.Now().Add(closeGrace))
-	}
-	deadline := time.Now().Add(closeGrace)
-	linger(c.cli.NetConn(), deadline)
+	_ = c.cli.NetConn().Close()
 	if c.up != nil {
-		linger(c.up.NetConn(), deadline)
+		_ = c.up.NetConn().Close()
 	}
-}
-
-// linger half-closes nc, reads until the peer hangs up or the deadline
-// passes, and closes it. Closing with unread data would send a reset that
-// can destroy the close frame still in flight to the peer.
-func linger(nc net.Conn, deadline time.Time) {
-	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-	}
-	_ = nc.SetReadDeadline(deadline)
-	_, _ = io.Copy(io.Discard, io.LimitReader(nc, 1<<20))
-	_ = nc.Close()
 }
 
 // truncateReason cuts a close reason to the 123 bytes a close frame holds,
