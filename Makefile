@@ -118,4 +118,12 @@ e2e:
 clean:
 	rm -rf $(BIN)
 
-# make bench belongs to the benchmarks in bench/ (a separate module).
+# make bench: the loopback benchmark of issue 6 (bench/, a separate Go module
+# so vegeta stays out of go.mod): the proxy against a bare ReverseProxy, a
+# few minutes, results in bench/results/. Not part of check or test.
+# BENCHFLAGS passes options, e.g. BENCHFLAGS='-rounds 1 -subs 0'.
+BENCHFLAGS ?=
+
+.PHONY: bench
+bench:
+	cd bench && $(GO) run . -repo .. $(BENCHFLAGS)
