@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
@@ -474,6 +475,8 @@ type advOptions struct {
 	before func(*advEnv)
 	// noWait skips waiting for the JWKS keys (hostile JWKS at start).
 	noWait bool
+	// upstream replaces the raw stand-in Hasura (WebSocket tests).
+	upstream string
 }
 
 type advEnv struct {
@@ -559,6 +562,9 @@ func newAdvEnv(t *testing.T, keys *advKeys, o advOptions) *advEnv {
 	}
 	up := proxy.DefaultConfig()
 	up.URL = e.hasura.url()
+	if o.upstream != "" {
+		up.URL = o.upstream
+	}
 	up.AdminSecret = advAdminSecret
 	up.ResponseHeaderTimeout = 5 * time.Second
 	sc := proxy.DefaultServerConfig()
@@ -1960,4 +1966,211 @@ func advValidValue(s string) bool {
 		}
 	}
 	return true
+}
+
+// ---------------------------------------------------------------------------
+// WebSocket.
+
+// advWSUpstream is a stand-in Hasura WebSocket endpoint. It records each
+// upgrade request's headers and the connection_init the proxy sends, then
+// acknowledges it.
+type advWSUpstream struct {
+	*httptest.Server
+	mu    sync.Mutex
+	dials []advWSDial
+}
+
+type advWSDial struct {
+	header http.Header
+	init   []byte
+}
+
+func newAdvWSUpstream(t *testing.T) *advWSUpstream {
+	t.Helper()
+	u := &advWSUpstream{}
+	up := websocket.Upgrader{Subprotocols: []string{"graphql-transport-ws", "graphql-ws"}}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, init, _ := c.ReadMessage()
+		u.mu.Lock()
+		u.dials = append(u.dials, advWSDial{header: r.Header.Clone(), init: init})
+		u.mu.Unlock()
+		_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"connection_ack"}`))
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *advWSUpstream) take() []advWSDial {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	d := u.dials
+	u.dials = nil
+	return d
+}
+
+// check asserts the invariant on one upstream WebSocket: the upgrade
+// request and the rewritten connection_init each carry the configured admin
+// secret once with exactly the role the proxy chose, and nothing a client
+// sent in an x-hasura-* header.
+func (d advWSDial) check(t *testing.T, wantRole string) {
+	t.Helper()
+	rec := &advRecord{}
+	for k, vs := range d.header {
+		for _, v := range vs {
+			rec.lines = append(rec.lines, [2]string{k, v})
+		}
+	}
+	if err := advInvariant(rec, advAdminSecret); err != nil {
+		t.Errorf("upgrade request to Hasura: %v", err)
+	}
+	if got := rec.header("x-hasura-role"); len(got) != 1 || got[0] != wantRole {
+		t.Errorf("upgrade X-Hasura-Role = %s, want %s", advGet(got), wantRole)
+	}
+	var init struct {
+		Type    string `json:"type"`
+		Payload struct {
+			Headers map[string]string `json:"headers"`
+		} `json:"payload"`
+	}
+	if err := json.Unmarshal(d.init, &init); err != nil || init.Type != "connection_init" {
+		t.Fatalf("connection_init sent to Hasura: %s (%v)", d.init, err)
+	}
+	prec := &advRecord{}
+	for k, v := range init.Payload.Headers {
+		prec.lines = append(prec.lines, [2]string{k, v})
+	}
+	if got := prec.header("x-hasura-role"); len(got) != 1 || got[0] != wantRole {
+		t.Errorf("connection_init x-hasura-role = %s, want %s", advGet(got), wantRole)
+	}
+	for _, l := range prec.lines {
+		n := advNorm(l[0])
+		if strings.HasPrefix(n, "x-hasura-") && strings.Contains(strings.ToLower(l[1]), advCanary) {
+			t.Errorf("connection_init to Hasura carries the client's %s", l[0])
+		}
+		if n == "x-hasura-admin-secret" && l[1] != advAdminSecret {
+			t.Errorf("connection_init carries a different admin secret")
+		}
+		if n == "x-hasura-access-key" {
+			t.Errorf("connection_init carries %s", l[0])
+		}
+	}
+}
+
+// TestAdversarialWebSocket spoofs x-hasura-* headers in the upgrade request
+// and in the connection_init payload, in every casing and spelling, and
+// tries the credentials there: Hasura's socket is opened only for a
+// verified session, with the proxy's role and nothing of the client's.
+func TestAdversarialWebSocket(t *testing.T) {
+	keys := newAdvKeys(t)
+	ws := newAdvWSUpstream(t)
+	e := newAdvEnv(t, keys, advOptions{upstream: ws.URL})
+	tok := e.token(t)
+	spoof := map[string]any{
+		"X-Hasura-User-Id": advCanary, "x-hasura-org-id": advCanary, "X_HASURA_ROLE": "admin",
+		"x-hasura-use-backend-only-permissions": advCanary, "X-Hasura-Admin_Secret": advCanary,
+	}
+	with := func(base map[string]any, extra map[string]any) map[string]any {
+		out := map[string]any{}
+		for k, v := range base {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	spoofHeader := http.Header{"X-Hasura-User-Id": {advCanary}, "X-Hasura-Org-Id": {advCanary}, "X_hasura_role": {"admin"}}
+	tests := []struct {
+		name     string
+		upgrade  http.Header
+		payload  map[string]any // payload.headers
+		wantRole string         // "" means refused, Hasura never dialled
+	}{
+		{"token in payload, spoofs in payload", nil, with(spoof, map[string]any{"Authorization": "Bearer " + tok}), "user"},
+		{"token in payload, spoofs in upgrade", spoofHeader, map[string]any{"Authorization": "Bearer " + tok}, "user"},
+		{"token on upgrade, spoofs in payload", http.Header{"Authorization": {"Bearer " + tok}}, spoof, "user"},
+		{"role selection in payload", nil, map[string]any{"Authorization": "Bearer " + tok, "x-hasura-role": "editor", "x-hasura-user-id": advCanary}, "editor"},
+		{"role not allowed", nil, map[string]any{"Authorization": "Bearer " + tok, "X-Hasura-Role": "admin"}, ""},
+		{"role not allowed on upgrade", http.Header{"X-Hasura-Role": {"admin"}}, map[string]any{"Authorization": "Bearer " + tok}, ""},
+		{"wrong admin secret in payload", nil, map[string]any{"x-hasura-admin-secret": advCanary, "x-hasura-role": "admin"}, ""},
+		{"wrong access key in payload", nil, map[string]any{"X-Hasura-Access-Key": advCanary, "Authorization": "Bearer " + tok}, ""},
+		{"wrong admin secret on upgrade", http.Header{"X-Hasura-Admin-Secret": {advCanary}}, map[string]any{"Authorization": "Bearer " + tok}, ""},
+		{"no token, only spoofs", spoofHeader, spoof, ""},
+		{"CRLF in the payload token", nil, map[string]any{"Authorization": "Bearer " + tok + "\r\nX-Hasura-Role: admin"}, ""},
+		{"two tokens differing in name case", nil, map[string]any{"Authorization": "Bearer " + tok, "authorization": "Bearer " + tok}, ""},
+		{"token as a non-string", nil, map[string]any{"Authorization": []any{"Bearer " + tok}}, ""},
+		{"right admin secret in payload", nil, map[string]any{"X-Hasura-Admin-Secret": advAdminSecret, "X-Hasura-Role": "editor"}, "editor"},
+	}
+	for _, tt := range tests {
+		for _, proto := range []string{"graphql-transport-ws", "graphql-ws"} {
+			t.Run(tt.name+"/"+proto, func(t *testing.T) {
+				d := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 5 * time.Second}
+				c, resp, err := d.Dial("ws://"+e.addr+"/v1/graphql", tt.upgrade)
+				if err != nil {
+					t.Fatalf("dial: %v (%v)", err, resp)
+				}
+				defer c.Close()
+				init, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]any{"headers": tt.payload}})
+				if err := c.WriteMessage(websocket.TextMessage, init); err != nil {
+					t.Fatal(err)
+				}
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, msg, err := c.ReadMessage()
+				acked := err == nil && bytes.Contains(msg, []byte("connection_ack"))
+				dials := ws.take()
+				if tt.wantRole == "" {
+					if acked || len(dials) != 0 {
+						t.Fatalf("accepted (%s), Hasura dialled %d times", msg, len(dials))
+					}
+					return
+				}
+				if !acked || len(dials) != 1 {
+					t.Fatalf("got %s %v, Hasura dialled %d times; want an ack", msg, err, len(dials))
+				}
+				dials[0].check(t, tt.wantRole)
+				if tt.name == "right admin secret in payload" {
+					return
+				}
+				if got := advWSUserID(dials[0]); got != "user_1" {
+					t.Errorf("x-hasura-user-id = %q, want the token's", got)
+				}
+			})
+		}
+	}
+	t.Run("subscription before connection_init", func(t *testing.T) {
+		d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 5 * time.Second}
+		c, _, err := d.Dial("ws://"+e.addr+"/v1/graphql", http.Header{"Authorization": {"Bearer " + tok}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.WriteMessage(websocket.TextMessage, []byte(`{"id":"1","type":"subscribe","payload":{"query":"subscription { x }"}}`))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, msg, err := c.ReadMessage(); err == nil {
+			t.Errorf("got %s, want the socket closed", msg)
+		}
+		if n := len(ws.take()); n != 0 {
+			t.Errorf("Hasura dialled %d times before connection_init", n)
+		}
+	})
+}
+
+func advWSUserID(d advWSDial) string {
+	for k, vs := range d.header {
+		if advNorm(k) == "x-hasura-user-id" && len(vs) == 1 {
+			return vs[0]
+		}
+	}
+	return ""
 }
