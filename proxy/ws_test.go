@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,7 +121,7 @@ func newWSHasura(t *testing.T, auto bool) *wsHasura {
 		f.wg.Add(1)
 		defer f.wg.Done()
 		u := &wsUpConn{header: r.Header.Clone(), path: r.URL.Path, proto: conn.Subprotocol(), conn: conn,
-			msgs: make(chan []byte, 4096), closed: make(chan struct{})}
+			msgs: make(chan []byte, 256), closed: make(chan struct{})}
 		conn.SetReadLimit(64 << 20)
 		f.mu.Lock()
 		f.all = append(f.all, u)
@@ -1295,4 +1296,66 @@ func TestWebSocketServerTimeouts(t *testing.T) {
 		t.Errorf("Hasura got %s", got)
 	}
 	jsonEq(t, recv(t, c), `{"type":"pong"}`)
+}
+
+// TestWebSocketIdleMemory measures what the proxy holds per idle proxied
+// subscription (client socket + Hasura socket + goroutines): the heap and
+// stack in use with N subscriptions through the proxy, minus the same N
+// clients connected straight to the stand-in. Budget: 64 KiB each.
+func TestWebSocketIdleMemory(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("memory measurement: not under -short or -race")
+	}
+	const n = 2000
+	const budget = 64 << 10
+	st := newWSStage(t)
+	// subscribe opens n subscriptions that received their answers and
+	// stay open.
+	subscribe := func(url string, h http.Header, init string) []*websocket.Conn {
+		conns := make([]*websocket.Conn, 0, n)
+		for range n {
+			c, _, err := wsDial(t, url, []string{protoTransportWS}, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			send(t, c, init)
+			send(t, c, `{"id":"1","type":"subscribe","payload":{"query":"subscription { s }"}}`)
+			for range 4 { // ack, keep-alive, next, complete
+				recv(t, c)
+			}
+			conns = append(conns, c)
+			st.hasura.next(t)
+		}
+		return conns
+	}
+	inUse := func() int64 {
+		var ms runtime.MemStats
+		for range 3 {
+			runtime.GC() // also shrinks idle goroutine stacks
+		}
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapInuse + ms.StackInuse)
+	}
+	closeAll := func(conns []*websocket.Conn) {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}
+
+	base := inUse()
+	direct := subscribe("ws"+strings.TrimPrefix(st.hasura.srv.URL, "http")+"/v1/graphql",
+		http.Header{"X-Hasura-Admin-Secret": {wsAdmin}}, `{"type":"connection_init"}`)
+	directUse := inUse() - base
+	closeAll(direct)
+
+	base = inUse()
+	tok := wsToken(t, time.Now().Add(wsTokTTL), nil)
+	proxied := subscribe(st.url("/v1/graphql"), nil, initMsg(map[string]string{"Authorization": "Bearer " + tok}))
+	proxiedUse := inUse() - base
+	per := (proxiedUse - directUse) / n
+	t.Logf("direct %d B/conn, proxied %d B/conn: the proxy holds %d B per idle subscription", directUse/n, proxiedUse/n, per)
+	if per > budget {
+		t.Errorf("the proxy holds %d B per idle subscription, budget %d", per, budget)
+	}
+	closeAll(proxied)
 }
