@@ -575,7 +575,14 @@ func newAdvEnv(t *testing.T, keys *advKeys, o advOptions) *advEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := proxy.NewServer(sc, h, log)
+	// Every handler call is waited for at cleanup: hijacked (WebSocket)
+	// connections outlive srv.Close, and must not log after the test.
+	var handling sync.WaitGroup
+	srv := proxy.NewServer(sc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handling.Add(1)
+		defer handling.Done()
+		h.ServeHTTP(w, r)
+	}), log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -588,6 +595,10 @@ func newAdvEnv(t *testing.T, keys *advKeys, o advOptions) *advEnv {
 	t.Cleanup(func() {
 		_ = srv.Close()
 		<-done
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.CloseWebSockets(ctx)
+		handling.Wait()
 	})
 	e.addr = ln.Addr().String()
 	e.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
