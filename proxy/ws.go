@@ -927,19 +927,15 @@ func (c *wsConn) upstreamInit(hdr, authHeaders http.Header) []byte {
 			headers["Cookie"] = v
 		}
 	}
-	b, err := json.Marshal(struct {
-		Type    string `json:"type"`
-		Payload struct {
-			Headers map[string]string `json:"headers"`
-		} `json:"payload"`
-	}{Type: "connection_init", Payload: struct {
+	type payload struct {
 		Headers map[string]string `json:"headers"`
-	}{headers}})
-	if err != nil {
-		// A map of strings always marshals.
-		panic(err)
 	}
-	return b
+	// Strings always encode; the empty fallback makes Hasura refuse the
+	// init rather than get anything else.
+	return marshal(struct {
+		Type    string  `json:"type"`
+		Payload payload `json:"payload"`
+	}{"connection_init", payload{headers}}, `{"type":"connection_init","payload":{"headers":{}}}`)
 }
 
 // validValue reports whether v can be sent as an HTTP header value: Hasura

@@ -156,30 +156,32 @@ func stringID(raw json.RawMessage) (string, bool) {
 	return id, true
 }
 
-func mustJSON(v any) []byte {
+// marshal encodes a message of the proxy's own. Only strings and raw JSON
+// that was already parsed are encoded, so it cannot fail; fallback keeps the
+// answer well-formed if it ever did.
+func marshal(v any, fallback string) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
-		// Only strings and raw JSON that was already parsed are marshalled.
-		panic(err)
+		return []byte(fallback)
 	}
 	return b
 }
 
 // connectionErrorMessage is the legacy protocol's connection_error.
 func connectionErrorMessage(msg string) []byte {
-	return mustJSON(struct {
+	return marshal(struct {
 		Type    string `json:"type"`
 		Payload string `json:"payload"`
-	}{"connection_error", msg})
+	}{"connection_error", msg}, `{"type":"connection_error","payload":"internal error"}`)
 }
 
 // pongMessage answers a ping, echoing its payload.
 func pongMessage(payload json.RawMessage) []byte {
 	if p := bytes.TrimSpace(payload); len(p) > 0 && string(p) != "null" {
-		return mustJSON(struct {
+		return marshal(struct {
 			Type    string          `json:"type"`
 			Payload json.RawMessage `json:"payload"`
-		}{"pong", p})
+		}{"pong", p}, `{"type":"pong"}`)
 	}
 	return []byte(`{"type":"pong"}`)
 }
@@ -193,19 +195,19 @@ func startErrorMessage(id string, f family, msg string) []byte {
 	} else {
 		payload = gqlErrorItem{Message: msg, Extensions: gqlExtensions{Path: "$", Code: "start-failed"}}
 	}
-	return mustJSON(struct {
+	return marshal(struct {
 		Type    string `json:"type"`
 		ID      string `json:"id"`
 		Payload any    `json:"payload"`
-	}{"error", id, payload})
+	}{"error", id, payload}, `{"type":"error","payload":{"message":"internal error"}}`)
 }
 
 // completeMessage ends a legacy operation.
 func completeMessage(id string) []byte {
-	return mustJSON(struct {
+	return marshal(struct {
 		Type string `json:"type"`
 		ID   string `json:"id"`
-	}{"complete", id})
+	}{"complete", id}, `{"type":"complete"}`)
 }
 
 // Kinds of the first top-level "type" member a typeScanner found.
