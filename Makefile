@@ -37,7 +37,9 @@ FUZZ_TARGETS := \
 	./auth:FuzzPostgresArray \
 	./auth:FuzzRefreshAfter \
 	./auth:FuzzSecretEqual \
-	./proxy:FuzzProxyHeaders
+	./proxy:FuzzConnectionInit \
+	./proxy:FuzzProxyHeaders \
+	./proxy:FuzzTypeScanner
 
 # Packages whose tests must have run (not "[no test files]") for the test
 # step to pass: a green run that tested nothing is a failure.
