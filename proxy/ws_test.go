@@ -1359,3 +1359,42 @@ func TestWebSocketIdleMemory(t *testing.T) {
 	}
 	closeAll(proxied)
 }
+
+// TestWebSocketNoGoroutineLeak: once a stage is cleaned up (CloseWebSockets
+// and the servers closed), no goroutine of any connection is left, whatever
+// ended it.
+func TestWebSocketNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Run("sessions", func(t *testing.T) {
+		st := newWSStage(t)
+		tok := wsToken(t, time.Now().Add(wsTokTTL), nil)
+		// A subscription the client closes.
+		c := mustDial(t, st.url("/v1/graphql"), protoTransportWS, nil)
+		send(t, c, initMsg(map[string]string{"Authorization": "Bearer " + tok}))
+		st.hasura.next(t)
+		recv(t, c)
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(wsWait))
+		expectClose(t, c)
+		// A refused init.
+		c = mustDial(t, st.url("/v1/graphql"), protoLegacy, nil)
+		send(t, c, initMsg(nil))
+		expectClose(t, c)
+		// A socket waiting for its init, and a live subscription, both
+		// closed by the cleanup's CloseWebSockets.
+		mustDial(t, st.url("/v1/graphql"), protoLegacy, nil)
+		c = mustDial(t, st.url("/v1/graphql"), protoLegacy, nil)
+		send(t, c, initMsg(map[string]string{"Authorization": "Bearer " + tok}))
+		recv(t, c)
+	})
+	// Goroutines end shortly after their connections close; wait for that,
+	// bounded.
+	deadline := time.Now().Add(wsWait)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		runtime.Gosched()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
+}
