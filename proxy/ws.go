@@ -139,14 +139,21 @@ func (c *WebSocketConfig) Validate() error {
 }
 
 // normalizeOrigin returns the lower-case "scheme://host[:port]" of an
-// origin, and whether it is one.
+// origin, without a default port, and whether it is one.
 func normalizeOrigin(o string) (string, bool) {
 	u, err := url.Parse(o)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return "", false
 	}
-	return strings.ToLower(u.Scheme + "://" + u.Host), true
+	host := strings.ToLower(u.Host)
+	// Browsers leave the default port out of Origin.
+	if u.Scheme == "https" {
+		host = strings.TrimSuffix(host, ":443")
+	} else {
+		host = strings.TrimSuffix(host, ":80")
+	}
+	return u.Scheme + "://" + host, true
 }
 
 // Subprotocols and the paths Hasura accepts upgrades on (reference §5).

@@ -1187,6 +1187,7 @@ func TestWebSocketHandshake(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		jsonEq(t, b, `{"message":"received origin header does not match configured CORS domains","extensions":{"path":"$","code":"access-denied"}}`)
 		mustDial(t, st.url("/v1/graphql"), protoTransportWS, http.Header{"Origin": {"HTTPS://APP.example.com"}})
+		mustDial(t, st.url("/v1/graphql"), protoTransportWS, http.Header{"Origin": {"https://app.example.com:443"}})
 		mustDial(t, st.url("/v1/graphql"), protoTransportWS, nil)
 	})
 }
@@ -1397,4 +1398,78 @@ func TestWebSocketNoGoroutineLeak(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// TestWebSocketConfigValidate: every invalid field is reported, named.
+func TestWebSocketConfigValidate(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		edit func(*WebSocketConfig)
+		want []string
+	}{
+		{"defaults", func(*WebSocketConfig) {}, nil},
+		{"origins", func(c *WebSocketConfig) {
+			c.AllowedOrigins = []string{"https://app.example.com", "http://localhost:3000", "HTTPS://X.Example.com/"}
+		}, nil},
+		{"cookie with origins", func(c *WebSocketConfig) {
+			c.ReadCookie, c.AllowedOrigins = true, []string{"https://app.example.com"}
+		}, nil},
+		{"zeros", func(c *WebSocketConfig) { *c = WebSocketConfig{} }, []string{
+			"websocket.max_connections: must be at least 1",
+			"websocket.max_message_bytes: must be between 4096 and 1073741824, not 0",
+			"websocket.init_timeout: must be positive",
+			"websocket.write_timeout: must be positive",
+			"websocket.handshake_timeout: must be positive",
+		}},
+		{"message size", func(c *WebSocketConfig) { c.MaxMessageBytes = 2 << 30 }, []string{
+			"websocket.max_message_bytes: must be between 4096 and 1073741824, not 2147483648",
+		}},
+		{"bad origins", func(c *WebSocketConfig) {
+			c.AllowedOrigins = []string{"app.example.com", "https://app.example.com/path", "*", "ws://x", "https://u@x"}
+		}, []string{
+			`websocket.allowed_origins[0]: must be an origin such as https://app.example.com (scheme, host and optional port only), not "app.example.com"`,
+			`websocket.allowed_origins[1]:`, `websocket.allowed_origins[2]:`, `websocket.allowed_origins[3]:`, `websocket.allowed_origins[4]:`,
+		}},
+		{"cookie without origins", func(c *WebSocketConfig) { c.ReadCookie = true }, []string{
+			"websocket.read_cookie: requires websocket.allowed_origins",
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultWebSocketConfig()
+			tt.edit(&c)
+			err := c.Validate()
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Errorf("%d problems, want %d:\n%v", len(lines), len(tt.want), err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+		})
+	}
+	// In proxy.Options, zero fields take the defaults; a bad value is an
+	// error from New.
+	if _, err := New(Options{Upstream: Config{URL: "http://127.0.0.1:1", AdminSecret: "s", DialTimeout: time.Second,
+		ResponseHeaderTimeout: time.Second, IdleConnTimeout: time.Second, MaxIdleConnsPerHost: 1},
+		MaxBodyBytes: 1, Auth: nopAuth{}, WebSocket: WebSocketConfig{MaxMessageBytes: 10}}); err == nil ||
+		!strings.Contains(err.Error(), "websocket.max_message_bytes") {
+		t.Errorf("New with a bad websocket config: %v", err)
+	}
+}
+
+type nopAuth struct{}
+
+func (nopAuth) Authenticate(context.Context, http.Header) (*auth.Session, error) {
+	return nil, auth.ErrMissingToken
 }
