@@ -7,13 +7,15 @@ package proxy
 //
 // Per connection there are two goroutines: the net/http handler goroutine,
 // which runs the init phase and then relays client -> Hasura, and one
-// goroutine relaying Hasura -> client. Each direction has exactly one data
-// writer, so the relays need no locks; close frames (WriteControl) may be
-// sent from anywhere. Any goroutine (a relay, the expiry timer, shutdown)
-// ends a connection with wsConn.stop(cause): the first cause wins, and both
-// relays are woken by a read deadline in the past. The handler goroutine
-// then sends what the cause says (a legacy connection_error, close frames),
-// waits briefly for the peers to close, and closes both TCP connections.
+// goroutine relaying Hasura -> client. Each peer has one reader; data
+// messages to the client are serialized by wsConn.cliWrite, and close
+// frames (WriteControl) may be sent from anywhere. Any goroutine (a relay,
+// the expiry timer, shutdown) ends a connection with wsConn.stop(cause):
+// the first cause wins; it sends each peer its close frame (after the legacy
+// connection_error, if any) and a read deadline closeGrace away. The readers
+// keep reading, dropping messages, until the peer's close answer or the
+// deadline; then the handler closes both TCP connections, server first as
+// RFC 6455 asks.
 
 import (
 	"bufio"
