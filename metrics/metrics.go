@@ -164,6 +164,10 @@ const (
 	CloseTooManyConnections = "too_many_connections"
 	// CloseUpstreamUnreachable is Hasura's WebSocket that could not be dialled after a successful init.
 	CloseUpstreamUnreachable = "upstream_unreachable"
+	// CloseWriteTimeout is a peer (client or Hasura) that stopped reading
+	// for longer than websocket.write_timeout: the socket is closed so the
+	// other direction is not blocked.
+	CloseWriteTimeout = "write_timeout"
 )
 
 // Result label values of webhook_requests_total.
@@ -194,7 +198,7 @@ var (
 		UpstreamGuardRefused, Other}
 	closeReasonSet = []string{CloseClientClosed, CloseUpstreamClosed, CloseInitTimeout, CloseInitFailed,
 		CloseTokenExpired, CloseShutdown, CloseMessageTooLarge, CloseProtocolError, CloseTooManyConnections,
-		CloseUpstreamUnreachable, Other}
+		CloseUpstreamUnreachable, CloseWriteTimeout, Other}
 	webhookResultSet = []string{WebhookAllowed, WebhookDenied, WebhookError, Other}
 )
 

@@ -1187,7 +1187,7 @@ func (c *wsConn) upstreamReadCause(err error) wsCause {
 func (c *wsConn) clientWriteCause(err error) wsCause {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return wsCause{metric: metrics.Other, upCode: websocket.CloseNormalClosure,
+		return wsCause{metric: metrics.CloseWriteTimeout, upCode: websocket.CloseNormalClosure,
 			logCode: websocket.CloseAbnormalClosure, logErr: "client too slow: write timeout"}
 	}
 	return wsCause{metric: metrics.CloseClientClosed, upCode: websocket.CloseGoingAway, upText: "client went away",
@@ -1198,7 +1198,7 @@ func (c *wsConn) clientWriteCause(err error) wsCause {
 func (c *wsConn) upstreamWriteCause(err error) wsCause {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return wsCause{metric: metrics.Other, clientCode: websocket.CloseGoingAway, clientText: "upstream not reading",
+		return wsCause{metric: metrics.CloseWriteTimeout, clientCode: websocket.CloseGoingAway, clientText: "upstream not reading",
 			logCode: websocket.CloseGoingAway, logErr: "hasura too slow: write timeout"}
 	}
 	return wsCause{metric: metrics.CloseUpstreamClosed, clientCode: websocket.CloseGoingAway,

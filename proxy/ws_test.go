@@ -1078,8 +1078,8 @@ func TestWebSocketSlowReader(t *testing.T) {
 		t.Error("Hasura's writes were never released")
 	}
 	st.waitFinished(t, 1)
-	if got := st.metric(t, "websocket_closed_total", "reason", metrics.Other); got != 1 {
-		t.Errorf("websocket_closed_total{other} = %v", got)
+	if got := st.metric(t, "websocket_closed_total", "reason", metrics.CloseWriteTimeout); got != 1 {
+		t.Errorf("websocket_closed_total{write_timeout} = %v", got)
 	}
 	line := st.logs.FilterMessage("request").All()
 	if len(line) != 1 || line[0].ContextMap()["error"] != "client too slow: write timeout" {
