@@ -50,6 +50,11 @@ func TestInvalidConfigs(t *testing.T) {
 		}},
 		{"invalid-json-string.yml", []string{"auth.jwt_secret: a string value must hold Hasura's JSON"}},
 		{"invalid-ambiguous-secrets.yml", []string{"auth.jwt_secrets[1]: reads the same header as auth.jwt_secrets[0]"}},
+		{"invalid-websocket.yml", []string{
+			"websocket.max_connections: must be at least 1",
+			"websocket.init_timeout: must be positive",
+			"websocket.allowed_origins[0]: must be an origin such as https://app.example.com",
+		}},
 		{"invalid-duration.yml", []string{"line 1: cannot unmarshal !!int (value hidden) into time.Duration"}},
 	}
 	for _, tt := range tests {
