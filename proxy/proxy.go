@@ -23,6 +23,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -330,6 +331,47 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.rp.ServeHTTP(x, r)
 }
 
+// inMemoryBodyBytes is the largest request body (of known length) the
+// guard reads whole before handing the request to the transport.
+// net/http's Transport writes an in-memory body (bytes.Reader) together
+// with the request headers; for any other body, and ReverseProxy always
+// wraps the body, it flushes the headers first: a second write syscall and
+// TCP segment on every request. GraphQL requests are nearly always far
+// smaller.
+const inMemoryBodyBytes = 64 << 10
+
+// readBody reads the n-byte body so the transport sees an in-memory reader.
+// A read failure is not answered here: the bytes read and then the same
+// error are replayed to the transport, which fails exactly as it would have
+// while streaming (bodyReader has already recorded the failure).
+func readBody(body io.Reader, n int64) io.ReadCloser {
+	buf := make([]byte, n)
+	var (
+		m   int
+		err error
+	)
+	for empty := 0; m < len(buf) && err == nil; {
+		var k int
+		k, err = body.Read(buf[m:])
+		m += k
+		if k > 0 {
+			empty = 0
+		} else if empty++; empty == 100 {
+			err = io.ErrNoProgress // as bufio does with a reader that never yields
+		}
+	}
+	if m == len(buf) && (err == nil || err == io.EOF) {
+		return io.NopCloser(bytes.NewReader(buf))
+	}
+	// The loop ended on an error other than a clean EOF after n bytes.
+	return io.NopCloser(io.MultiReader(bytes.NewReader(buf[:m]), failedRead{err}))
+}
+
+// failedRead returns err from every Read.
+type failedRead struct{ err error }
+
+func (f failedRead) Read([]byte) (int, error) { return 0, f.err }
+
 // bodyReader notes that reading the client's body failed (a client too slow
 // for server.read_timeout), so the error handler can tell that apart from
 // Hasura failing. The transport reads the body on its own goroutine, hence
@@ -510,6 +552,12 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 			_ = req.Body.Close()
 		}
 		return nil, err
+	}
+	if req.Body != nil && 0 < req.ContentLength && req.ContentLength <= inMemoryBodyBytes {
+		// A shallow copy: RoundTrip must not modify the caller's request.
+		r2 := *req
+		r2.Body = readBody(req.Body, req.ContentLength)
+		req = &r2
 	}
 	return g.next.RoundTrip(req)
 }
