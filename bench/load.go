@@ -34,6 +34,9 @@ type runStats struct {
 	// machine (or the target) was saturated, so its latencies measure
 	// queueing, not the target.
 	Note string `json:"note,omitempty"`
+	// ForeignCPU is the share of the machine's CPU that processes other
+	// than the benchmark's used during the run.
+	ForeignCPU float64 `json:"foreign_cpu_share"`
 }
 
 // targeter posts graphqlBody to /v1/graphql, rotating through tokens.

@@ -208,7 +208,7 @@ log:
 
 // startProxy runs the proxy binary with a config file written to dir and
 // waits for /readyz.
-func startProxy(ctx context.Context, name, bin, dir, upstream, jwksURL string, cacheSize int) (*proc, error) {
+func startProxy(ctx context.Context, name, bin, dir, upstream, jwksURL string, cacheSize int, gogc string) (*proc, error) {
 	listen, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -221,7 +221,11 @@ func startProxy(ctx context.Context, name, bin, dir, upstream, jwksURL string, c
 	if err := os.WriteFile(cfg, []byte(proxyConfig(listen, ops, upstream, jwksURL, cacheSize)), 0o600); err != nil {
 		return nil, err
 	}
-	p, err := start(name, exec.Command(bin, "-config", cfg), listen, filepath.Join(dir, name+".log"))
+	cmd := exec.Command(bin, "-config", cfg)
+	if gogc != "" {
+		cmd.Env = append(os.Environ(), "GOGC="+gogc)
+	}
+	p, err := start(name, cmd, listen, filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
@@ -230,4 +234,70 @@ func startProxy(ctx context.Context, name, bin, dir, upstream, jwksURL string, c
 		return nil, err
 	}
 	return p, nil
+}
+
+// cpuSample is the machine's CPU time and the part of it used by the
+// benchmark's own processes, in clock ticks.
+type cpuSample struct{ busy, total, ours uint64 }
+
+// sampleCPU reads /proc/stat and the utime+stime of pids.
+func sampleCPU(pids []int) (cpuSample, error) {
+	var s cpuSample
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return s, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return s, fmt.Errorf("unexpected /proc/stat line %q", line)
+	}
+	// user nice system idle iowait irq softirq steal (guest time is
+	// already inside user and nice). Interrupt time belongs to no process
+	// (loopback TCP runs much of it for the benchmark itself), so it is
+	// left out of busy; steal is the hypervisor giving the CPU to others.
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return s, err
+		}
+		s.total += n
+		switch i {
+		case 0, 1, 2, 7:
+			s.busy += n
+		}
+	}
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // exited
+		}
+		// Fields after the parenthesised command name; utime and stime
+		// are fields 14 and 15 of the whole line.
+		_, rest, ok := strings.Cut(string(b), ") ")
+		if !ok {
+			continue
+		}
+		g := strings.Fields(rest)
+		if len(g) < 13 {
+			continue
+		}
+		for _, v := range g[11:13] {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			s.ours += n
+		}
+	}
+	return s, nil
+}
+
+// foreignShare is the share of all CPU time between a and b used by
+// processes other than the benchmark's (other jobs, the hypervisor's
+// steal): a disturbed measurement.
+func foreignShare(a, b cpuSample) float64 {
+	total := float64(b.total - a.total)
+	if total <= 0 {
+		return 0
+	}
+	foreign := float64(b.busy-a.busy) - float64(b.ours-a.ours)
+	return max(0, foreign/total)
 }

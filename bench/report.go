@@ -102,6 +102,7 @@ func settings(o options) map[string]string {
 		"rounds": fmt.Sprint(o.rounds), "duration": o.duration.String(), "warmup": o.warmup.String(),
 		"connections": fmt.Sprint(o.conns), "fixed_rate": fmt.Sprintf("%d/s", o.rate),
 		"rotating_tokens": fmt.Sprint(o.tokens), "subscriptions": fmt.Sprint(o.subs),
+		"max_foreign_cpu": fmt.Sprint(o.maxForeign), "proxy_gogc": o.proxyGOGC,
 		"load_generator": "vegeta v12.13.0 (library), HTTP/1.1 keep-alive",
 		"request":        "POST /v1/graphql, GraphQL JSON body, Authorization: Bearer <RS256-2048 Clerk-like token>",
 	}
