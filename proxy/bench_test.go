@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
@@ -80,6 +81,11 @@ func (w *benchWriter) reset() {
 // cache of cacheSize (0: off), logging at warn (no access log) and upstream
 // transport tr (nil: the tuned default).
 func benchHandler(tb testing.TB, cacheSize int, upstreamURL string, tr http.RoundTripper) (*Handler, func() string) {
+	return benchHandlerLog(tb, cacheSize, upstreamURL, tr, zap.NewNop())
+}
+
+// benchHandlerLog is benchHandler with the proxy's logger.
+func benchHandlerLog(tb testing.TB, cacheSize int, upstreamURL string, tr http.RoundTripper, plog *zap.Logger) (*Handler, func() string) {
 	tb.Helper()
 	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -103,7 +109,7 @@ func benchHandler(tb testing.TB, cacheSize int, upstreamURL string, tr http.Roun
 	uc := DefaultConfig()
 	uc.URL = upstreamURL
 	uc.AdminSecret = benchAdmin
-	h, err := New(Options{Upstream: uc, MaxBodyBytes: 1 << 20, ErrorStatus: "hasura", Auth: a, Logger: log,
+	h, err := New(Options{Upstream: uc, MaxBodyBytes: 1 << 20, ErrorStatus: "hasura", Auth: a, Logger: plog,
 		Metrics: m, Transport: tr})
 	if err != nil {
 		tb.Fatal(err)
@@ -170,6 +176,14 @@ func serveBench(b *testing.B, h *Handler, tok string) {
 // hit, header rewrite, guard, ReverseProxy, in-memory upstream.
 func BenchmarkHandlerCached(b *testing.B) {
 	h, mint := benchHandler(b, 10000, "http://hasura.invalid:8080", benchUpstream{})
+	serveBench(b, h, mint())
+}
+
+// BenchmarkHandlerCachedAccessLog is BenchmarkHandlerCached with the access
+// log on (level info, JSON, to io.Discard): what one log line costs.
+func BenchmarkHandlerCachedAccessLog(b *testing.B) {
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zap.InfoLevel)
+	h, mint := benchHandlerLog(b, 10000, "http://hasura.invalid:8080", benchUpstream{}, zap.New(core))
 	serveBench(b, h, mint())
 }
 
