@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // jsonPath is a parsed path in Hasura's JSONPath subset (Data/Parser/JSONPath.hs):
@@ -116,6 +117,12 @@ func parseBracket(s string) (pathElem, int, error) {
 				return pathElem{}, 0, fmt.Errorf("bad escape in key %q", truncate(body, 20))
 			}
 			key = k
+		}
+		if !utf8.ValidString(key) {
+			// An escape such as \200 makes a byte no JSON key can hold
+			// (decoders turn invalid UTF-8 into U+FFFD): the path could
+			// never match.
+			return pathElem{}, 0, fmt.Errorf("key %q is not valid UTF-8", truncate(body, 20))
 		}
 		return pathElem{key: key}, i + 2, nil
 	default:
