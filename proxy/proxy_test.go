@@ -152,15 +152,6 @@ func (f *fixture) do(t *testing.T, method, path string, h http.Header, body stri
 	return resp
 }
 
-func readJSON(t *testing.T, r *http.Response) map[string]any {
-	t.Helper()
-	var v map[string]any
-	if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
-		t.Fatalf("body is not JSON: %v", err)
-	}
-	return v
-}
-
 // hasuraHeaders returns every x-hasura-* header Hasura received, lower-cased.
 func hasuraHeaders(r *http.Request) map[string][]string {
 	out := map[string][]string{}
@@ -546,7 +537,7 @@ func TestRequestID(t *testing.T) {
 			t.Errorf("requestID(%q) = %q; want a fresh id", in, got)
 		}
 	}
-	if requestID("") == requestID("") {
+	if a, b := requestID(""), requestID(""); a == b {
 		t.Error("ids repeat")
 	}
 }

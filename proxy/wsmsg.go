@@ -1,5 +1,7 @@
 package proxy
 
+//lint:file-ignore ST1005 error texts are Hasura's exact (aeson) wording, capitals included.
+
 // Messages of the two GraphQL-over-WebSocket protocols, as far as the proxy
 // reads or writes them: the client messages before connection_init (parsed
 // whole, at most maxInitBytes), the connection_init payload, the proxy's own
@@ -22,6 +24,8 @@ type clientMessage struct {
 	Payload json.RawMessage
 }
 
+// These texts are Hasura's (aeson's) parse errors, which clients may match
+// on, hence the capital letters (the file-ignore below).
 var (
 	errNotObject      = errors.New("Error in $: expected Object")
 	errNoType         = errors.New(`Error in $: key "type" not found`)
