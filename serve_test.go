@@ -529,7 +529,7 @@ func TestAccessLog(t *testing.T) {
 				return signRS(t, newSigningKey(t, key.kid), claimsFor(rsIssuer))
 			},
 			want:   map[string]any{"auth": "denied", "reason": "bad_signature"},
-			detail: "secret clerk: ",
+			detail: `secret clerk, kid "kid-1": `,
 		},
 		{
 			name: "missing", path: "/v1/graphql",
