@@ -154,7 +154,16 @@ func (p jsonPath) String() string {
 			b.WriteString(e.key)
 		default:
 			b.WriteString("['")
-			b.WriteString(e.key)
+			for i := 0; i < len(e.key); i++ {
+				// Control characters are written as JSON escapes so the
+				// printed path parses back to the same key (and a key
+				// never breaks a log line).
+				if c := e.key[i]; c < 0x20 || c == 0x7f {
+					fmt.Fprintf(&b, `\u%04x`, c)
+				} else {
+					b.WriteByte(c)
+				}
+			}
 			b.WriteString("']")
 		}
 	}
