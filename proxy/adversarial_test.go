@@ -2185,3 +2185,75 @@ func advWSUserID(d advWSDial) string {
 	}
 	return ""
 }
+
+// advAuthFunc adapts a function to proxy.Authenticator: a faulty
+// authenticator, to test the last check before Hasura on its own.
+type advAuthFunc func(context.Context, http.Header) (*auth.Session, error)
+
+func (f advAuthFunc) Authenticate(ctx context.Context, h http.Header) (*auth.Session, error) {
+	return f(ctx, h)
+}
+
+// TestAdversarialGuardBehindFaultyAuth puts an authenticator that returns
+// hostile sessions in front of the guard: whatever auth gets wrong, a
+// request leaves with the admin secret only with one clean role equal to
+// the session's, and no stray spelling of the credentials.
+func TestAdversarialGuardBehindFaultyAuth(t *testing.T) {
+	tests := []struct {
+		name     string
+		session  auth.Session
+		wantRole string // "" means refused by the guard
+	}{
+		{"leading space in the role", auth.Session{Role: " admin"}, ""},
+		{"trailing tab in the role", auth.Session{Role: "admin\t"}, ""},
+		{"CRLF in the role", auth.Session{Role: "user\r\nX-Hasura-Role: admin"}, ""},
+		{"NUL in the role", auth.Session{Role: "us\x00er"}, ""},
+		{"empty role", auth.Session{Role: ""}, ""},
+		{"lower-case role variable", auth.Session{Role: "user", Vars: []auth.Var{{Name: "x-hasura-role", Value: "admin"}}}, ""},
+		{"underscore role variable", auth.Session{Role: "user", Vars: []auth.Var{{Name: "x_hasura_role", Value: "admin"}}}, ""},
+		{"admin secret variable", auth.Session{Role: "user", Vars: []auth.Var{{Name: "x-hasura-admin_secret", Value: advCanary}}}, ""},
+		{"access key variable", auth.Session{Role: "user", Vars: []auth.Var{{Name: "x-hasura-access-key", Value: advCanary}}}, ""},
+		{"canonical role variable is overridden", auth.Session{Role: "user", Vars: []auth.Var{{Name: "X-Hasura-Role", Value: "admin"}}}, "user"},
+		{"clean session", auth.Session{Role: "user", Vars: []auth.Var{{Name: "x-hasura-user-id", Value: "u"}}}, "user"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hasura := newAdvHasura(t, advAdminSecret)
+			up := proxy.DefaultConfig()
+			up.URL = hasura.url()
+			up.AdminSecret = advAdminSecret
+			s := tt.session
+			h, err := proxy.New(proxy.Options{
+				Upstream: up, MaxBodyBytes: 1 << 20, ErrorStatus: "hasura", Logger: zaptest.NewLogger(t),
+				Auth: advAuthFunc(func(context.Context, http.Header) (*auth.Session, error) { return &s, nil }),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(h)
+			t.Cleanup(srv.Close)
+			resp, err := http.Post(srv.URL+"/v1/graphql", "application/json", strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if tt.wantRole == "" {
+				if resp.StatusCode != http.StatusBadGateway || !bytes.Contains(body, []byte("refused by the proxy")) {
+					t.Errorf("got %d %s, want the guard's 502", resp.StatusCode, body)
+				}
+				if recs := hasura.records(); len(recs) != 0 {
+					t.Errorf("Hasura received:\n%s", advShow(recs[0].raw))
+				}
+				return
+			}
+			recs := hasura.settle(t, 1)
+			if len(recs) != 1 {
+				t.Fatalf("Hasura received %d requests (%d %s)", len(recs), resp.StatusCode, body)
+			}
+			if got := recs[0].header("x-hasura-role"); len(got) != 1 || got[0] != tt.wantRole {
+				t.Errorf("X-Hasura-Role = %s, want %s", advGet(got), tt.wantRole)
+			}
+		})
+	}
+}

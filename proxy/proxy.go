@@ -594,6 +594,9 @@ func checkOutgoing(req *http.Request) error {
 		return fmt.Errorf("%w: role header missing or repeated", errGuard)
 	case role[0] != x.session.Role:
 		return fmt.Errorf("%w: role header differs from the session", errGuard)
+	case !validValue(role[0]) || strings.Trim(role[0], " \t") != role[0]:
+		// HTTP trims surrounding blanks: " admin" would arrive as "admin".
+		return fmt.Errorf("%w: role would not reach Hasura unchanged", errGuard)
 	}
 	return nil
 }
