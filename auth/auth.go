@@ -438,8 +438,10 @@ func adminSession(h http.Header) *Session {
 		if !strings.HasPrefix(ln, "x-hasura-") || len(vs) == 0 {
 			continue
 		}
-		switch ln {
+		switch strings.ReplaceAll(ln, "_", "-") {
 		case varRole, varAdminSecret, varAccessKey:
+			// Also their "_" spellings, which the proxy's last check
+			// before Hasura treats as the credentials (and refuses).
 			continue
 		}
 		if !isToken(name) || !validHeaderValue(vs[0]) {

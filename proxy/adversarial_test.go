@@ -1793,6 +1793,21 @@ func TestAdversarialAdminSecretGuessing(t *testing.T) {
 			t.Errorf("x-hasura-user-id = %s, want the admin's value", advGet(got))
 		}
 	})
+	t.Run("right secret with '_' spellings of the credentials", func(t *testing.T) {
+		t.Cleanup(func() { e.hasura.reset(t) })
+		h := http.Header{"X-Hasura-Admin-Secret": {advAdminSecret}, "X-Hasura-Admin_secret": {advCanary},
+			"X-Hasura-Access_key": {advCanary}, "X-Hasura-Org-Id": {"o1"}}
+		if resp, body := e.do(t, http.MethodPost, "/v1/metadata", h, `{}`); !bytes.Contains(body, []byte(`"ok":true`)) {
+			t.Fatalf("got %d %s, want the admin request forwarded", resp.StatusCode, body)
+		}
+		r := e.one(t)
+		if got := r.header("x-hasura-role"); len(got) != 1 || got[0] != "admin" {
+			t.Errorf("X-Hasura-Role = %s, want admin", advGet(got))
+		}
+		if got := r.header("x-hasura-org-id"); len(got) != 1 || got[0] != "o1" {
+			t.Errorf("x-hasura-org-id = %s, want the admin's value", advGet(got))
+		}
+	})
 	t.Run("passthrough off", func(t *testing.T) {
 		off := newAdvEnv(t, keys, advOptions{configure: func(c *auth.Config) { c.AdminSecretPassthrough = false }})
 		resp, body := off.do(t, http.MethodPost, "/v1/metadata", http.Header{"X-Hasura-Admin-Secret": {advAdminSecret}}, `{}`)
