@@ -234,8 +234,10 @@ type exchange struct {
 	session  *auth.Session
 	authErr  *auth.Error
 	upErr    string
-	// bodyFailed is set when reading the client's body failed.
-	bodyFailed atomic.Bool
+	// bodyFailed is set when reading the client's body failed:
+	// bodyTimedOut, or bodyMalformed for anything else (a broken chunked
+	// encoding, a connection cut mid-body).
+	bodyFailed atomic.Int32
 	// extra are access log fields of the request's handler (a WebSocket's
 	// close code and reason).
 	extra []zap.Field
@@ -376,6 +378,12 @@ func (f failedRead) Read([]byte) (int, error) { return 0, f.err }
 // for server.read_timeout), so the error handler can tell that apart from
 // Hasura failing. The transport reads the body on its own goroutine, hence
 // the atomic.
+// Values of exchange.bodyFailed.
+const (
+	bodyTimedOut  int32 = 1
+	bodyMalformed int32 = 2
+)
+
 type bodyReader struct {
 	io.ReadCloser
 	x *exchange
@@ -384,7 +392,12 @@ type bodyReader struct {
 func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF {
-		b.x.bodyFailed.Store(true)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			b.x.bodyFailed.Store(bodyTimedOut)
+		} else {
+			b.x.bodyFailed.Store(bodyMalformed)
+		}
 	}
 	return n, err
 }
@@ -647,12 +660,16 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		h.log.Error("upstream request refused by the admin secret guard", zap.String("request_id", x.rid), zap.Error(err))
 		x.upErr = "guard refused"
 		writeJSONError(x, http.StatusBadGateway, errorBody(x.fam, "unexpected", "internal error: request refused by the proxy"))
-	case x.bodyFailed.Load():
-		// The client did not send its body in time (or broke off while
-		// sending it): answer, in case it is still listening.
+	case x.bodyFailed.Load() == bodyTimedOut:
+		// The client did not send its body in time: answer, in case it is
+		// still listening.
 		h.metrics.UpstreamError(metrics.UpstreamCanceled)
-		x.upErr = "client body not received"
+		x.upErr = "client body not received in time"
 		writeJSONError(x, http.StatusRequestTimeout, errorBody(x.fam, "unexpected", "the request body was not received in time"))
+	case x.bodyFailed.Load() == bodyMalformed:
+		h.metrics.UpstreamError(metrics.UpstreamCanceled)
+		x.upErr = "client body malformed or cut off"
+		writeJSONError(x, http.StatusBadRequest, errorBody(x.fam, "bad-request", "the request body could not be read"))
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads an answer.
 		h.metrics.UpstreamError(metrics.UpstreamCanceled)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -560,5 +561,30 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v missing %q", err, want)
 		}
+	}
+}
+
+// TestMalformedBody: a broken chunked body is answered 400, not passed on
+// as a Hasura failure or an empty 200.
+func TestMalformedBody(t *testing.T) {
+	f := newFixture(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.px.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "POST /v1/graphql HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer " + f.token(goodClaims()) +
+		"\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\nzz-not-hex\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "the request body could not be read") {
+		t.Errorf("%d %s", resp.StatusCode, body)
 	}
 }
