@@ -186,7 +186,21 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	rep := &report{Machine: machine(), Settings: settings(o)}
 	fmt.Fprintf(stdout, "machine: %d CPUs, %s, %s\n", rep.Machine.NProc, rep.Machine.CPU, rep.Machine.GoVersion)
 
-	runOne := func(round int, scenario, target string, p *proc, tokens []string, rate int) error {
+	// Tokens live 60 s like Clerk's, so every run (and every repeat of a
+	// run) gets freshly minted ones: on a busy machine a round can outlast
+	// a token.
+	fresh := func(n int) ([]string, error) {
+		start := time.Now()
+		toks, err := is.mintMany(n)
+		if err != nil {
+			return nil, err
+		}
+		if d := time.Since(start); d > tokenLife/3 {
+			return nil, fmt.Errorf("minting %d tokens took %s: the machine is too busy for tokens that live %s", n, d.Round(time.Second), tokenLife)
+		}
+		return toks, nil
+	}
+	runOne := func(round int, scenario, target string, p *proc, ntokens, rate int) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -195,7 +209,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 				return err
 			}
 		}
-		spec := loadSpec{url: p.url(), tokens: tokens, rate: rate, conns: o.conns, warmup: o.warmup, measure: o.duration}
+		spec := loadSpec{url: p.url(), rate: rate, conns: o.conns, warmup: o.warmup, measure: o.duration}
 		pids := []int{os.Getpid()}
 		for _, q := range procs {
 			pids = append(pids, q.pid())
@@ -205,6 +219,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		// A run during which other processes took a large share of the CPU
 		// measured them, not the target: run it once more.
 		for attempt := 1; attempt <= 2; attempt++ {
+			toks, err := fresh(ntokens)
+			if err != nil {
+				return err
+			}
+			spec.tokens = toks
 			before, err := sampleCPU(pids)
 			if err != nil {
 				return err
@@ -218,7 +237,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 				break
 			}
 			if attempt == 1 {
-				fmt.Fprintf(stdout, "round %d %-13s %-7s disturbed: %.0f%% of the CPU went to other processes; running it again\n",
+				fmt.Fprintf(stdout, "round %d %-13s %-10s disturbed: %.0f%% of the CPU went to other processes; running it again\n",
 					round, scenario, target, 100*foreign)
 			}
 		}
@@ -255,38 +274,26 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	byName := map[string]*proc{tgDirect: up, tgBare: bare, tgBareTuned: bareTuned}
 
 	for round := 1; round <= o.rounds; round++ {
-		// Tokens live 60 s like Clerk's: mint fresh ones for each scenario.
-		one, err := is.mintMany(1)
-		if err != nil {
-			return err
-		}
 		byName[tgProxy] = pxCache
 		for _, t := range order(round, tgDirect, tgBare, tgBareTuned, tgProxy) {
-			if err := runOne(round, scReused, t, byName[t], one, 0); err != nil {
+			if err := runOne(round, scReused, t, byName[t], 1, 0); err != nil {
 				return err
 			}
-		}
-		many, err := is.mintMany(o.tokens)
-		if err != nil {
-			return err
 		}
 		for _, t := range order(round, tgBare, tgProxy) {
-			if err := runOne(round, scRotating, t, byName[t], many, 0); err != nil {
+			if err := runOne(round, scRotating, t, byName[t], o.tokens, 0); err != nil {
 				return err
 			}
-		}
-		if one, err = is.mintMany(1); err != nil {
-			return err
 		}
 		byName[tgProxy] = pxNoCache
 		for _, t := range order(round, tgBare, tgProxy) {
-			if err := runOne(round, scNoCache, t, byName[t], one, 0); err != nil {
+			if err := runOne(round, scNoCache, t, byName[t], 1, 0); err != nil {
 				return err
 			}
 		}
 		byName[tgProxy] = pxCache
 		for _, t := range order(round, tgBare, tgProxy) {
-			if err := runOne(round, scLatency, t, byName[t], one, o.rate); err != nil {
+			if err := runOne(round, scLatency, t, byName[t], 1, o.rate); err != nil {
 				return err
 			}
 		}
@@ -306,11 +313,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		pxNoCache.stop()
 		bare.stop()
 		bareTuned.stop()
-		tok, err := is.mintMany(1)
-		if err != nil {
-			return err
-		}
 		for _, name := range []string{tgBare, tgProxy} {
+			tok, err := fresh(1)
+			if err != nil {
+				return err
+			}
 			var p *proc
 			if name == tgBare {
 				p, err = startRole(roleBare, up.url(), dir)
