@@ -153,13 +153,21 @@ func hs256(t testing.TB, claims map[string]any) string {
 func newTestAuth(t testing.TB, cfg Config) (*Authenticator, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	a, err := New(Options{
+	a := startAuth(t, Options{
 		Config:      cfg,
 		AdminSecret: testAdmin,
 		Logger:      zaptest.NewLogger(t),
 		Metrics:     metrics.New(reg),
 		Now:         func() time.Time { return testNow },
 	})
+	return a, reg
+}
+
+// startAuth builds an Authenticator from o, runs its key refresh until the
+// test ends, and waits for every remote key set.
+func startAuth(t testing.TB, o Options) *Authenticator {
+	t.Helper()
+	a, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +183,7 @@ func newTestAuth(t testing.TB, cfg Config) (*Authenticator, *prometheus.Registry
 			t.Fatalf("keys not ready: %v", err)
 		}
 	}
-	return a, reg
+	return a
 }
 
 func jwksConfig(url string) Config {
@@ -857,19 +865,9 @@ func TestTokenCache(t *testing.T) {
 	cfg.JWTSecret.AllowedSkew = 5
 	now := testNow
 	var mu sync.Mutex
-	reg := prometheus.NewRegistry()
-	a, err := New(Options{Config: cfg, AdminSecret: testAdmin, Logger: zaptest.NewLogger(t), Metrics: metrics.New(reg),
+	a := startAuth(t, Options{Config: cfg, AdminSecret: testAdmin, Logger: zaptest.NewLogger(t), Metrics: metrics.New(prometheus.NewRegistry()),
 		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	if err := a.remote[0].WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
 	tok := rs256(t, clerkClaims())
 	for i := 0; i < 3; i++ {
 		if s, err := a.Authenticate(ctx, bearer(tok)); err != nil || s.Role != "user" {
@@ -879,7 +877,7 @@ func TestTokenCache(t *testing.T) {
 	if a.cache.len() != 1 {
 		t.Fatalf("cache holds %d entries; want 1", a.cache.len())
 	}
-	_, err = a.Authenticate(ctx, with(bearer(tok), "X-Hasura-Role", "admin"))
+	_, err := a.Authenticate(ctx, with(bearer(tok), "X-Hasura-Role", "admin"))
 	wantErr(t, err, CodeAccessDenied, "Your requested role is not in allowed roles")
 	if s, err := a.Authenticate(ctx, with(bearer(tok), "X-Hasura-Role", "editor")); err != nil || s.Role != "editor" {
 		t.Fatalf("role selection on a hit: %+v %v", s, err)
@@ -981,17 +979,8 @@ func TestRotationIsLogged(t *testing.T) {
 	jwks := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
 	core, logs := observer.New(zap.InfoLevel)
 	cfg := jwksConfig(jwks.URL)
-	a, err := New(Options{Config: cfg, AdminSecret: testAdmin, Logger: zap.New(core), Now: func() time.Time { return testNow }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	if err := a.remote[0].WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	a := startAuth(t, Options{Config: cfg, AdminSecret: testAdmin, Logger: zap.New(core), Now: func() time.Time { return testNow }})
+	ctx := context.Background()
 	jwks.set(map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
 	tok := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_b"}, clerkClaims())
 	if _, err := a.Authenticate(ctx, bearer(tok)); err != nil {
