@@ -298,6 +298,13 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			}
 		}
 	}
+	const hits, misses = "hasura_auth_proxy_token_cache_hits_total", "hasura_auth_proxy_token_cache_misses_total"
+	if c, err := counters(ctx, pxCache, hits, misses); err == nil {
+		rep.CacheHits, rep.CacheMisses = c[hits], c[misses]
+		fmt.Fprintf(stdout, "token cache of the proxy over all cache-on runs: %.0f hits, %.0f misses\n", c[hits], c[misses])
+	} else {
+		fmt.Fprintln(stdout, "token cache counters not read:", err)
+	}
 	for _, p := range []*proc{pxCache, pxNoCache, bare, bareTuned} {
 		hwm, _, err := memKB(p.pid())
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 type proc struct {
 	name string
 	addr string // host:port it serves on
+	ops  string // host:port of the proxy's ops listener (/metrics); empty for other roles
 	cmd  *exec.Cmd
 	log  string
 	done chan struct{}
@@ -229,6 +230,7 @@ func startProxy(ctx context.Context, name, bin, dir, upstream, jwksURL string, c
 	if err != nil {
 		return nil, err
 	}
+	p.ops = ops
 	if err := waitHTTP(ctx, p, "http://"+ops+"/readyz", 20*time.Second); err != nil {
 		p.stop()
 		return nil, err
@@ -300,4 +302,31 @@ func foreignShare(a, b cpuSample) float64 {
 	}
 	foreign := float64(b.busy-a.busy) - float64(b.ours-a.ours)
 	return max(0, foreign/total)
+}
+
+// counters reads the named counters (summed over labels) from the proxy's
+// /metrics, in the Prometheus text format.
+func counters(ctx context.Context, p *proc, names ...string) (map[string]float64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.ops+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := make(map[string]float64, len(names))
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		for _, n := range names {
+			if rest, ok := strings.CutPrefix(line, n); ok && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "{")) {
+				f := strings.Fields(line)
+				v, err := strconv.ParseFloat(f[len(f)-1], 64)
+				if err == nil {
+					out[n] += v
+				}
+			}
+		}
+	}
+	return out, sc.Err()
 }

@@ -72,7 +72,11 @@ type report struct {
 	Summary  []summaryRow      `json:"summary"`
 	PeakRSS  []peakRSS         `json:"peak_rss"`
 	Subs     []subsResult      `json:"idle_subscriptions"`
-	Verdicts []verdict         `json:"targets"`
+	// CacheHits and CacheMisses are the cache-on proxy's token cache
+	// counters after every load run (warm-ups included).
+	CacheHits   float64   `json:"token_cache_hits"`
+	CacheMisses float64   `json:"token_cache_misses"`
+	Verdicts    []verdict `json:"targets"`
 }
 
 func machine() machineInfo {
