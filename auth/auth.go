@@ -159,7 +159,7 @@ func New(o Options) (*Authenticator, error) {
 				Name:    name,
 				Config:  o.Config.JWKS,
 				Client:  o.HTTPClient,
-				Logger:  log.Named("jwks"),
+				Logger:  log,
 				Metrics: o.Metrics,
 				Now:     now,
 			})
