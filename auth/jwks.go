@@ -750,15 +750,20 @@ func summarizeIgnored(ignored map[string]int) string {
 // held key is removed or changed. Callers hold fetchMu.
 func (k *RemoteKeys) publish(keys []jwkset.JWK, fetched time.Time) {
 	old := k.snap.Load()
-	if removesOrChanges(old.keys, keys) {
-		k.generation.Add(1)
-	}
+	bump := removesOrChanges(old.keys, keys)
 	if added, removed := kidChanges(old.keys, keys); !old.empty() && (len(added) > 0 || len(removed) > 0) {
 		// A rotation is the event to look for when unknown_kid denials
 		// rise; kids come from the JWKS, not from tokens.
 		k.log.Info("jwks keys changed", zap.Strings("added_kids", added), zap.Strings("removed_kids", removed))
 	}
 	k.snap.Store(newSnapshot(keys, fetched))
+	if bump {
+		// After the new keys are installed, never before: a verification
+		// that reads the new generation must not find a removed key in the
+		// old snapshot, or its result would be cached under the new
+		// generation and outlive the key.
+		k.generation.Add(1)
+	}
 	k.metrics.JWKSKeys(k.name, len(keys))
 	k.signal()
 }

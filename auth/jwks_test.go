@@ -1169,3 +1169,48 @@ func FuzzRefreshAfter(f *testing.F) {
 		}
 	})
 }
+
+// TestRemoteKeysGenerationAfterSnapshot pins the order of a refresh that
+// removes a key: the new key set is installed before the generation moves.
+// A verification that reads the new generation must not still find the
+// removed key, or its result would be cached under the new generation and
+// served after the key was removed. The log line of the rotation is written
+// between the two steps, so a hook on it sees the intermediate state.
+func TestRemoteKeysGenerationAfterSnapshot(t *testing.T) {
+	a, b := newECSigner(t, "a"), newECSigner(t, "b")
+	srv := newJWKSServer(t, serveKeys(t, a.jwk(t), b.jwk(t)))
+	var (
+		h        *harness
+		before   uint64
+		checked  atomic.Bool
+		violated atomic.Bool
+	)
+	tokA := a.token(t, "a")
+	hook := zap.Hooks(func(e zapcore.Entry) error {
+		if e.Message != "jwks keys changed" || h == nil {
+			return nil
+		}
+		checked.Store(true)
+		if h.keys.Generation() != before && verify(context.Background(), h.keys, JWKSAlgorithms(), tokA) == nil {
+			violated.Store(true)
+		}
+		return nil
+	})
+	h = newHarness(t, srv.URL, testConfig(), zaptest.NewLogger(t, zaptest.WrapOptions(hook)))
+	h.fetch(t, metrics.JWKSSuccess)
+	before = h.keys.Generation()
+	srv.set(serveKeys(t, b.jwk(t)))
+	h.fetch(t, metrics.JWKSSuccess)
+	if !checked.Load() {
+		t.Fatal("the rotation was not logged; the test saw nothing")
+	}
+	if violated.Load() {
+		t.Error("generation bumped while the removed key still verified: a verification could be cached under the new generation")
+	}
+	if h.keys.Generation() == before {
+		t.Error("generation not bumped after a key was removed")
+	}
+	if err := verify(context.Background(), h.keys, JWKSAlgorithms(), tokA); err == nil {
+		t.Error("removed key still verifies")
+	}
+}
