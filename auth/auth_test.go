@@ -995,3 +995,44 @@ func TestRotationIsLogged(t *testing.T) {
 		t.Errorf("fields %v", f)
 	}
 }
+
+// TestNumericDateOutOfRange pins NumericDates beyond what time.Unix can hold.
+// Converting such a float to int64 is implementation-defined in Go (amd64
+// gives math.MinInt64), which turned a far-future nbf or iat into a
+// far-past one: a token Hasura refuses as not yet valid was accepted, and a
+// far-future exp was refused as expired. Far future must stay far future.
+func TestNumericDateOutOfRange(t *testing.T) {
+	a, _ := newTestAuth(t, hsConfig())
+	tests := []struct {
+		name  string
+		claim string
+		value any
+		code  string
+		msg   string
+	}{
+		{"nbf 1e300", "nbf", 1e300, CodeInvalidJWT, "Could not verify JWT: JWTNotYetValid"},
+		{"nbf past int64 seconds", "nbf", 9.3e18, CodeInvalidJWT, "Could not verify JWT: JWTNotYetValid"},
+		{"nbf near int64 max", "nbf", 9.2233720e18, CodeInvalidJWT, "Could not verify JWT: JWTNotYetValid"},
+		{"iat 1e300", "iat", 1e300, CodeInvalidJWT, "Could not verify JWT: JWTIssuedAtFuture"},
+		{"exp -1e300", "exp", -1e300, CodeInvalidJWT, "Could not verify JWT: JWTExpired"},
+		{"exp 1e300", "exp", 1e300, "", ""},
+		{"exp near int64 max", "exp", 9.2233720e18, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := clerkClaims()
+			c[tt.claim] = tt.value
+			s, err := a.Authenticate(context.Background(), bearer(hs256(t, c)))
+			if tt.code != "" {
+				wantErr(t, err, tt.code, tt.msg)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Authenticate: %v; want the token accepted", err)
+			}
+			if !s.Exp.After(testNow.Add(100 * 365 * 24 * time.Hour)) {
+				t.Errorf("Exp = %v; want far in the future", s.Exp)
+			}
+		})
+	}
+}

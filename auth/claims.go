@@ -57,6 +57,14 @@ func (e *claimDecodeError) Error() string {
 	return fmt.Sprintf("Error in $.%s: expected %s", e.claim, e.want)
 }
 
+// The NumericDate range the proxy represents: 0001-01-01T00:00:00Z to
+// 9999-12-31T23:59:59Z. Values beyond it keep their order with every
+// realistic clock.
+const (
+	minNumericDate = -62135596800
+	maxNumericDate = 253402300799
+)
+
 func (c *claimSet) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
@@ -74,6 +82,10 @@ func (c *claimSet) UnmarshalJSON(b []byte) error {
 		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 			return nil, &claimDecodeError{claim: name, want: "a NumericDate (a number of seconds)"}
 		}
+		// Clamp to years 1-9999 before converting: a float outside int64
+		// converts to an implementation-defined value (math.MinInt64 on
+		// amd64), which made a far-future nbf or iat a far-past one.
+		f = min(max(f, minNumericDate), maxNumericDate)
 		sec, frac := math.Modf(f)
 		return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9))), nil
 	}
