@@ -1036,3 +1036,34 @@ func TestNumericDateOutOfRange(t *testing.T) {
 		})
 	}
 }
+
+// TestFractionalNumericDates: fractions of a second count, as in Hasura.
+func TestFractionalNumericDates(t *testing.T) {
+	a, _ := newTestAuth(t, hsConfig())
+	now := float64(testNow.Unix())
+	tests := []struct {
+		name  string
+		claim string
+		value float64
+		msg   string
+	}{
+		{"nbf half a second ahead", "nbf", now + 0.5, "Could not verify JWT: JWTNotYetValid"},
+		{"iat half a second ahead", "iat", now + 0.5, "Could not verify JWT: JWTIssuedAtFuture"},
+		{"exp half a second ago", "exp", now - 0.5, "Could not verify JWT: JWTExpired"},
+		{"exp half a second ahead", "exp", now + 0.5, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := clerkClaims()
+			c[tt.claim] = tt.value
+			_, err := a.Authenticate(context.Background(), bearer(hs256(t, c)))
+			if tt.msg == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			wantErr(t, err, CodeInvalidJWT, tt.msg)
+		})
+	}
+}

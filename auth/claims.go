@@ -87,7 +87,10 @@ func (c *claimSet) UnmarshalJSON(b []byte) error {
 		// amd64), which made a far-future nbf or iat a far-past one.
 		f = min(max(f, minNumericDate), maxNumericDate)
 		sec, frac := math.Modf(f)
-		return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9))), nil
+		// Keep the fraction: jwt.NewNumericDate would round to whole
+		// seconds, accepting an nbf up to a second early where Hasura
+		// (which keeps fractions) refuses it.
+		return &jwt.NumericDate{Time: time.Unix(int64(sec), int64(frac*1e9))}, nil
 	}
 	str := func(name string) (string, bool, error) {
 		v, ok := c.raw[name]
