@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -758,7 +759,9 @@ func (c *wsConn) initReadCause(err error) wsCause {
 
 // authHeaders builds the headers Hasura would authenticate the init with:
 // payload.headers first, then the upgrade request's headers without the
-// handshake ones, and without Cookie unless websocket.read_cookie.
+// handshake ones, and without Cookie unless websocket.read_cookie. The
+// admin secret is the exception: Hasura's header map lets the upgrade
+// request's value override the payload's, so it goes first.
 func (c *wsConn) authHeaders(upgrade http.Header, payload []headerField) http.Header {
 	h := make(http.Header, len(upgrade)+len(payload))
 	for _, f := range payload {
@@ -773,6 +776,9 @@ func (c *wsConn) authHeaders(upgrade http.Header, payload []headerField) http.He
 			if !c.p.cfg.ReadCookie {
 				continue
 			}
+		case "X-Hasura-Admin-Secret", "X-Hasura-Access-Key":
+			h[k] = append(slices.Clone(vs), h[k]...)
+			continue
 		}
 		h[k] = append(h[k], vs...)
 	}

@@ -678,6 +678,12 @@ func TestWebSocketInitFailures(t *testing.T) {
 			return map[string]string{"Authorization": "Bearer " + valid(t)}
 		}, func(*testing.T) http.Header { return http.Header{"X-Hasura-Admin-Secret": {"guess"}} },
 			"invalid x-hasura-admin-secret/x-hasura-access-key", metrics.ReasonBadAdminSecret},
+		// Hasura builds its header map with the upgrade request last, so
+		// the upgrade's admin secret overrides the payload's.
+		{"right admin secret in payload, wrong on the upgrade", func(*testing.T) map[string]string {
+			return map[string]string{"x-hasura-admin-secret": wsAdmin}
+		}, func(*testing.T) http.Header { return http.Header{"X-Hasura-Admin-Secret": {"guess"}} },
+			"invalid x-hasura-admin-secret/x-hasura-access-key", metrics.ReasonBadAdminSecret},
 	} {
 		for _, proto := range []string{protoTransportWS, protoLegacy} {
 			t.Run(tt.name+"/"+proto, func(t *testing.T) {
