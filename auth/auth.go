@@ -299,11 +299,9 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 					var err *Error
 					if d, err = decodeToken(c.raw, a.maxToken); err != nil {
 						// An undecodable token has no iss: it matches
-						// every secret, and fails in verification.
-						if len(cands) == 1 && a.countLoc(c.loc) == 1 {
-							return nil, err
-						}
-						d = &decodedToken{claims: &claimSet{}, algErr: err}
+						// every secret, and its decoding error is the
+						// answer if it is the one match.
+						d = &decodedToken{claims: &claimSet{}, decodeErr: err}
 					}
 				}
 				ok = v.issuerMatches(d)
@@ -320,7 +318,6 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 	case matches > 1:
 		return nil, ErrMultipleTokens
 	}
-	_ = matchCand
 
 	// 3-5. Verification and claims, or the cache.
 	v := matchSecret
@@ -339,9 +336,8 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 				return nil, err
 			}
 		}
-		if matchDec.tok == nil {
-			// Decoding failed above; the held error is the answer.
-			return nil, matchDec.algErr
+		if matchDec.decodeErr != nil {
+			return nil, matchDec.decodeErr
 		}
 		gen := v.keys.Generation()
 		start := time.Now()
@@ -383,17 +379,6 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 		}
 	}
 	return s, nil
-}
-
-// countLoc is how many secrets read location l.
-func (a *Authenticator) countLoc(l location) int {
-	n := 0
-	for _, v := range a.secrets {
-		if v.loc == l {
-			n++
-		}
-	}
-	return n
 }
 
 // issuerMask records which secrets' issuer pre-match accepts a token, so a

@@ -24,6 +24,9 @@ type decodedToken struct {
 	// Hasura reports that at the signature step, after the issuer
 	// pre-match, so it is held until then.
 	algErr *Error
+	// decodeErr is set, and tok nil, for a token that could not be decoded
+	// at all; it is kept so the issuer pre-match can still count it.
+	decodeErr *Error
 }
 
 // decodeToken performs compact decoding and claims decoding (catalogue rows
