@@ -569,13 +569,7 @@ func (c *wsConn) closeClient() {
 		}
 		c.cliWrite.Unlock()
 	}
-	wait := time.Duration(0)
-	if cause.clientCode != 0 {
-		_ = cli.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(cause.clientCode, cause.clientText),
-			time.Now().Add(closeGrace))
-		wait = closeGrace
-	}
-	_ = cli.NetConn().SetReadDeadline(time.Now().Add(wait))
+	sendClose(cli, cause.clientCode, cause.clientText)
 }
 
 // closeUpstream delivers the cause to Hasura once.
@@ -588,13 +582,19 @@ func (c *wsConn) closeUpstream() {
 	c.upClosing = true
 	cause, up := *c.cause, c.up
 	c.mu.Unlock()
+	sendClose(up, cause.upCode, cause.upText)
+}
+
+// sendClose sends a close frame (unless code is 0) and bounds how long the
+// peer's reader may still wait for its answer: closeGrace after a close
+// frame, no time at all without one.
+func sendClose(conn *websocket.Conn, code int, text string) {
 	wait := time.Duration(0)
-	if cause.upCode != 0 {
-		_ = up.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(cause.upCode, cause.upText),
-			time.Now().Add(closeGrace))
+	if code != 0 {
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(closeGrace))
 		wait = closeGrace
 	}
-	_ = up.NetConn().SetReadDeadline(time.Now().Add(wait))
+	_ = conn.NetConn().SetReadDeadline(time.Now().Add(wait))
 }
 
 // kill closes both TCP connections at once (shutdown grace exhausted).
