@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
 )
 
 func noEnv(string) string { return "" }
@@ -286,7 +284,6 @@ func TestDefaultsMatchDocs(t *testing.T) {
 		!c.Auth.AdminSecretPassthrough {
 		t.Errorf("defaults drifted from the documented ones: %+v", c)
 	}
-	_ = auth.DefaultClaimsNamespace
 }
 
 // TestPlainExpansionKeepsValues: an unquoted ${VAR} whose value looks like

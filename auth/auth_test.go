@@ -16,7 +16,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,7 +24,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
@@ -406,7 +404,7 @@ func TestCatalogue(t *testing.T) {
 				if ae.Reason != tt.reason {
 					t.Errorf("reason %q; want %q", ae.Reason, tt.reason)
 				}
-				if got := testutil.ToFloat64(metricsCounter(t, reg, ResultDenied, tt.reason)); got != 1 {
+				if got := counterValue(t, reg, "auth_decisions_total", map[string]string{"result": ResultDenied, "reason": tt.reason}); got != 1 {
 					t.Errorf("auth_decisions_total{denied,%s} = %v; want 1", tt.reason, got)
 				}
 				return
@@ -438,35 +436,34 @@ func mapsEqual(a, b map[string]string) bool {
 	return true
 }
 
-// metricsCounter reads hasura_auth_proxy_auth_decisions_total{result,reason}.
-func metricsCounter(t *testing.T, reg *prometheus.Registry, result, reason string) prometheus.Collector {
+// counterValue reads the counter hasura_auth_proxy_<name> whose labels
+// include all of want; 0 when there is no such series.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
 	t.Helper()
-	return collectorFunc(func(ch chan<- prometheus.Metric) {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "hasura_auth_proxy_"+name {
+			continue
 		}
-		for _, mf := range mfs {
-			if mf.GetName() != "hasura_auth_proxy_auth_decisions_total" {
-				continue
+	series:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
 			}
-			for _, m := range mf.GetMetric() {
-				labels := map[string]string{}
-				for _, l := range m.GetLabel() {
-					labels[l.GetName()] = l.GetValue()
-				}
-				if labels["result"] == result && labels["reason"] == reason {
-					ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("x", "x", nil, nil), prometheus.CounterValue, m.GetCounter().GetValue())
+			for k, v := range want {
+				if have[k] != v {
+					continue series
 				}
 			}
+			return m.GetCounter().GetValue()
 		}
-	})
+	}
+	return 0
 }
-
-type collectorFunc func(chan<- prometheus.Metric)
-
-func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
-func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 // TestKeyTypes verifies Hasura's conformance tokens with every static key
 // type (reference §6.1 configs rsa, ed25519, es, plus HS).
@@ -747,7 +744,7 @@ func TestAdminSecretAndAnonymous(t *testing.T) {
 				if tt.code == CodeAccessDenied && (ae.Status != http.StatusUnauthorized || ae.Message != "invalid x-hasura-admin-secret/x-hasura-access-key") {
 					t.Errorf("admin refusal %d %q", ae.Status, ae.Message)
 				}
-				if got := testutil.ToFloat64(metricsCounter(t, reg, ResultDenied, tt.reason)); got != 1 {
+				if got := counterValue(t, reg, "auth_decisions_total", map[string]string{"result": ResultDenied, "reason": tt.reason}); got != 1 {
 					t.Errorf("denied counter %v; want 1", got)
 				}
 				return
@@ -958,19 +955,21 @@ func TestParseBearer(t *testing.T) {
 
 func TestSecretNeverPrints(t *testing.T) {
 	s := Secret("super-secret-value")
-	for _, out := range []string{
-		s.String(), s.GoString(),
-		strings.Join([]string{func() string { b, _ := json.Marshal(s); return string(b) }()}, ""),
-		func() string { b, _ := s.MarshalText(); return string(b) }(),
-	} {
-		if strings.Contains(out, "super-secret") {
+	js, _ := json.Marshal(s)
+	txt, _ := s.MarshalText()
+	yml, _ := s.MarshalYAML()
+	outs := []string{s.String(), s.GoString(), string(js), string(txt), fmt.Sprint(yml)}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%10s"} {
+		outs = append(outs, fmt.Sprintf(verb, s), fmt.Sprintf(verb, struct{ K Secret }{s}))
+	}
+	for _, out := range outs {
+		if strings.Contains(out, "super-secret") || strings.Contains(out, "7375706572") {
 			t.Errorf("secret printed: %s", out)
 		}
 	}
 	if !s.Equal("super-secret-value") || s.Equal("super-secret-valuE") || s.Equal("") || Secret("").Equal("") {
 		t.Error("Equal is wrong")
 	}
-	_ = slices.Contains[[]string]
 }
 
 // TestRotationIsLogged: a refresh that changes the kids logs which were
