@@ -492,7 +492,7 @@ type wsConn struct {
 	proto  string
 	ctx    context.Context
 	cancel context.CancelFunc
-	timer  *time.Timer
+	timer  func() bool   // stops the expiry timer; nil when none
 	upDone chan struct{} // closed when the Hasura -> client relay ends
 	// cliReadDone: a read from the client failed (gorilla's reader is then
 	// unusable). Handler goroutine only.
@@ -815,12 +815,12 @@ func (c *wsConn) authenticate(r *http.Request, payload []headerField) (*auth.Ses
 	if !s.Exp.IsZero() {
 		// Hasura's expiry timer ignores allowed_skew: a token accepted
 		// within the skew but already past exp is closed at once.
-		d := time.Until(s.Exp)
+		d := s.Exp.Sub(c.p.h.now())
 		if d <= 0 {
 			c.stop(c.expiredCause())
 			return nil, nil
 		}
-		c.timer = time.AfterFunc(d, func() { c.stop(c.expiredCause()) })
+		c.timer = c.p.h.afterFunc(d, func() { c.stop(c.expiredCause()) })
 	}
 	return s, h
 }
@@ -1216,7 +1216,7 @@ func (c *wsConn) upstreamWriteCause(err error) wsCause {
 // closes the TCP connection first once the close handshake is done.
 func (c *wsConn) finish() {
 	if c.timer != nil {
-		c.timer.Stop()
+		c.timer()
 	}
 	c.mu.Lock()
 	if c.cause == nil {
