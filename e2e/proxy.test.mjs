@@ -452,8 +452,8 @@ describe('proxy process', () => {
     assert.equal(stage.exited(), undefined, `proxy exited: ${JSON.stringify(stage.exited())}`);
   });
 
-  test('readyz stays 200', { timeout: 5000 }, async () => {
-    const res = await fetch(`${stage.opsURL}/readyz`, { signal: AbortSignal.timeout(2000) });
+  test('readyz stays 200', { timeout: 15000 }, async () => {
+    const res = await fetch(`${stage.opsURL}/readyz`, { signal: AbortSignal.timeout(10000) });
     assert.equal(res.status, 200);
   });
 });
