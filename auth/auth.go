@@ -237,8 +237,8 @@ type candidate struct {
 }
 
 func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Session, *Error) {
-	// 0. Admin secret (reference §1.4): checked first; the JWT is then never
-	// looked at.
+	// 0. Admin secret: checked first, and the JWT is then never looked at
+	// (getUserInfoWithExpTime_, server/src-lib/Hasura/Server/Auth.hs).
 	if secret, ok := adminSecretHeader(h); ok {
 		if !a.passthrough {
 			return nil, ErrAdminSecretDisabled
@@ -267,7 +267,9 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 		return &Session{Result: ResultAnonymous, Role: a.anonRole}, nil
 	}
 
-	// 2. Issuer pre-match and counting (reference §1.2).
+	// 2. Issuer pre-match and counting (processJwt_ in
+	// server/src-lib/Hasura/Server/Auth/JWT.hs): no match is
+	// JWTNotInIssuer, one is verified, several are "Multiple JWTs found".
 	var (
 		matchSecret *secretVerifier
 		matchCand   candidate
@@ -447,7 +449,8 @@ func firstValue(h http.Header, canonicalName string) string {
 	return ""
 }
 
-// extractTokens appends the tokens found at loc (reference §2 step 1).
+// extractTokens appends the tokens found at loc, as findTokensInHeader and
+// issuerMatch in processJwt_ (JWT.hs) find them.
 func extractTokens(h http.Header, loc location, out []candidate) ([]candidate, *Error) {
 	switch loc.kind {
 	case "authorization":

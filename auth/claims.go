@@ -216,9 +216,10 @@ func newClaimsRules(s *JWTSecret, postgres bool) (claimsRules, error) {
 	return r, nil
 }
 
-// extract applies the rules to a verified payload (reference §2 steps 4-5,
-// 7): locate the claims, read the role claims, convert the session
-// variables.
+// extract applies the rules to a verified payload, in Hasura's order
+// (parseClaimsMap, parseHasuraClaims, then parseJwtClaim of the rest, in
+// server/src-lib/Hasura/Server/Auth/JWT.hs): locate the claims, read the role
+// claims, convert the session variables.
 func (r *claimsRules) extract(c *claimSet) (*hasuraClaims, *Error) {
 	if r.claimsMap != nil {
 		return r.extractMap(c)
@@ -316,7 +317,9 @@ func (r *claimsRules) locate(c *claimSet) (map[string]json.RawMessage, *Error) {
 	return obj, nil
 }
 
-// extractMap applies claims_map (reference §2 step 4, claims_map mode).
+// extractMap applies claims_map as parseClaimsMap's JCMap case does (JWT.hs):
+// allowed roles, then the default role, then the other claims, each from its
+// path over the whole claims set, else its default.
 func (r *claimsRules) extractMap(c *claimSet) (*hasuraClaims, *Error) {
 	hc := &hasuraClaims{}
 	find := func(name string) (claimsMapRule, bool) {
@@ -566,9 +569,9 @@ func checkRoleName(claim, role string) *Error {
 	return nil
 }
 
-// selectRole applies the x-hasura-role request header (reference §2 step 6):
-// empty or absent means the default role; the role must be allowed,
-// case-sensitively.
+// selectRole applies the x-hasura-role request header as withAuthZ in
+// processJwt_ (JWT.hs) does: empty or absent means the default role; the
+// role must be allowed, case-sensitively.
 func selectRole(hc *hasuraClaims, requested string) (string, *Error) {
 	role := requested
 	if role == "" {

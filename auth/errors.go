@@ -104,7 +104,8 @@ func claimsErr(reason, msg string) *Error {
 	return newErr(CodeJWTInvalidClaims, reason, msg)
 }
 
-// The error catalogue of Hasura's JWT mode (reference §3.2), plus the
+// The errors of Hasura's JWT mode (server/src-lib/Hasura/Server/Auth/JWT.hs
+// and Auth.hs; "Could not verify JWT: ..." wraps hs-jose's errors), plus the
 // refusals where this proxy is deliberately stricter. The variables are
 // templates: never modify them, use withDetail to attach log context.
 var (

@@ -82,8 +82,9 @@ func decodeToken(raw string, maxBytes int) (*decodedToken, *Error) {
 	return d, nil
 }
 
-// issuerMatches is Hasura's issuer pre-match: a secret without issuer, or a
-// token without iss, or equal values (reference §1.2).
+// issuerMatches is Hasura's issuer pre-match (issuerMatch in processJwt_,
+// server/src-lib/Hasura/Server/Auth/JWT.hs): a secret without issuer, or a
+// token without iss, or equal values.
 func (v *secretVerifier) issuerMatches(d *decodedToken) bool {
 	return v.issuer == "" || !d.claims.hasIss || d.claims.iss == v.issuer
 }

@@ -1,7 +1,9 @@
 // End-to-end tests of the real hasura-auth-proxy binary, driven by the npm clients Hasura users use: graphql-ws
 // (createClient), subscriptions-transport-ws (SubscriptionClient) and graphql-request, with tokens minted by jose.
 // The upstream is the fake Hasura (fake-hasura.mjs), which reports the session headers it received, so every
-// assertion is about what "Hasura" saw. Expected errors are Hasura's (see shared reference, sections 3 and 5).
+// assertion is about what "Hasura" saw. Expected errors are Hasura's: the messages of
+// server/src-lib/Hasura/Server/Auth/JWT.hs and the WebSocket close codes of
+// server/src-lib/Hasura/GraphQL/Transport/WebSocket.hs (hasura/graphql-engine).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

@@ -1,9 +1,9 @@
-package proxy
-
-// GraphQL over WebSocket (subscriptions): the proxy terminates the client's
-// socket, authenticates its connection_init with the same Authenticator as
-// HTTP, dials Hasura with the trusted session headers and relays messages
-// both ways. The operator's guide is docs/websocket.md.
+// # GraphQL over WebSocket
+//
+// For subscriptions, the proxy terminates the client's socket, authenticates
+// its connection_init with the same Authenticator as HTTP, dials Hasura with
+// the trusted session headers and relays messages both ways. The operator's
+// guide is docs/websocket.md.
 //
 // Per connection there are two goroutines: the net/http handler goroutine,
 // which runs the init phase and then relays client -> Hasura, and one
@@ -16,6 +16,7 @@ package proxy
 // keep reading, dropping messages, until the peer's close answer or the
 // deadline; then the handler closes both TCP connections, server first as
 // RFC 6455 asks.
+package proxy
 
 import (
 	"bufio"
@@ -159,7 +160,9 @@ func normalizeOrigin(o string) (string, bool) {
 	return u.Scheme + "://" + host, true
 }
 
-// Subprotocols and the paths Hasura accepts upgrades on (reference §5).
+// Subprotocols and the paths Hasura accepts upgrades on (the paths: checkPath
+// in onConn, server/src-lib/Hasura/GraphQL/Transport/WebSocket.hs; the
+// subprotocols: .../Transport/WebSocket/Server.hs).
 const (
 	protoTransportWS = "graphql-transport-ws"
 	protoLegacy      = "graphql-ws"
