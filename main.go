@@ -10,6 +10,44 @@
 //	hasura-auth-proxy demo                           try it: proxy, token issuer and Hasura stand-in on 127.0.0.1
 //	hasura-auth-proxy verify [-config FILE] [-role ROLE] TOKEN|-
 //	                                                 explain the proxy's decision on a token (exit 0 allowed, 1 refused)
+//
+// # The demo subcommand
+//
+// The real proxy, in one command, on 127.0.0.1 only.
+//
+// `hasura-auth-proxy demo` starts three things in this process:
+//
+//   - a token issuer that plays Clerk: its own RSA-2048 key generated at
+//     start, a JWKS at /.well-known/jwks.json (kid set), and GET /token
+//     minting Clerk-shaped RS256 template tokens (iss, sub, azp, sid, iat,
+//     nbf = iat-5, exp, header kid) carrying the Hasura claims;
+//   - a Hasura stand-in that answers every GraphQL query, and one
+//     subscription on both WebSocket protocols, with the session it
+//     received (the admin secret shown only as "present");
+//   - the real proxy (serve) with a configuration written to a temporary
+//     file that points at both, which verify can load too.
+//
+// It prints the addresses, a fresh token and commands to paste: requests that
+// are allowed and refused, verify, the webhook and a subscription. Ctrl-C
+// (ctx) stops everything and removes the temporary file. Nothing listens on
+// or connects to anything but 127.0.0.1.
+//
+// # The verify subcommand
+//
+// Why is this token refused?
+//
+// It loads the configuration exactly as the proxy does, builds the same
+// Authenticator and the same proxy.Handler, waits (bounded) for the keys the
+// proxy would hold, and sends one POST /v1/graphql through the handler with
+// the token where the configuration reads it. Nothing leaves the process but
+// the JWKS fetches: the request that would go to Hasura is captured by a
+// stub transport, behind the proxy's own admin-secret guard.
+//
+// verify never needs Hasura's admin secret: it runs with a random one of its
+// own (HASURA_GRAPHQL_ADMIN_SECRET and upstream.admin_secret are replaced),
+// so it can neither print nor leak the real one; the admin secret header is
+// printed redacted anyway. JWT keys (HS secrets) are never printed. The
+// token's own header and claims are printed: they are the caller's.
 package main
 
 import (
