@@ -920,11 +920,21 @@ func TestWebSocketTokenExpiry(t *testing.T) {
 			if got := clock.pending(); got != 1 {
 				t.Fatalf("expiry timers 1ns before exp = %d; want 1 (closed before exp)", got)
 			}
-			// One nanosecond before exp the socket still relays.
+			// One nanosecond before exp the socket still relays, both ways:
+			// the subscription reaches Hasura and its answers (up to the
+			// complete) reach the client.
 			start := map[string]string{protoTransportWS: "subscribe", protoLegacy: "start"}[proto]
 			send(t, c, `{"id":"1","type":"`+start+`","payload":{"query":"subscription { s }"}}`)
 			if got := string(up.next(t)); !strings.Contains(got, `"id":"1"`) {
 				t.Errorf("Hasura got %s; want the %s of id 1", got, start)
+			}
+			for i := 0; ; i++ {
+				if i == 10 {
+					t.Fatal("no complete of id 1 among the first 10 messages to the client")
+				}
+				if m := string(recv(t, c)); strings.Contains(m, `"complete"`) {
+					break
+				}
 			}
 			clock.Advance(time.Nanosecond)
 			msgs, ce := expectClose(t, c)
