@@ -36,6 +36,17 @@ type ServerConfig struct {
 	// WebhookPath serves Hasura's auth-webhook protocol on the client
 	// listener when set (off by default).
 	WebhookPath string `yaml:"webhook_path"`
+	// TrustedProxies lists the peers (CIDRs or addresses) whose
+	// X-Forwarded-For may name the client IP that per-client limits use.
+	// Empty (the default): the client is always the TCP peer.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Trusted returns the parsed TrustedProxies. Validate reports a bad entry;
+// on a config that passed it, this never fails.
+func (c *ServerConfig) Trusted() TrustedProxies {
+	t, _ := ParseTrustedProxies("server.trusted_proxies", c.TrustedProxies)
+	return t
 }
 
 // DefaultServerConfig returns the server defaults a config file overrides.
@@ -85,6 +96,9 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		add("max_body_bytes", "must be at least 1024")
+	}
+	if _, err := ParseTrustedProxies("server.trusted_proxies", c.TrustedProxies); err != nil {
+		errs = append(errs, err)
 	}
 	if p := c.WebhookPath; p != "" {
 		switch {
