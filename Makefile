@@ -47,7 +47,8 @@ REQUIRED_TEST_PKGS := \
 	github.com/hasura-auth-proxy/hasura-auth-proxy \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/auth \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/proxy \
-	github.com/hasura-auth-proxy/hasura-auth-proxy/metrics
+	github.com/hasura-auth-proxy/hasura-auth-proxy/metrics \
+	github.com/hasura-auth-proxy/hasura-auth-proxy/store
 
 GO_FILES = $(shell find . -name '*.go' -not -path './e2e/node_modules/*' -not -path './bin/*' -not -path './.git/*')
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/store"
 )
 
 // fileConfig is the configuration file: each package's section, nothing
@@ -22,6 +23,8 @@ type fileConfig struct {
 	WebSocket proxy.WebSocketConfig `yaml:"websocket"`
 	Auth      auth.Config           `yaml:"auth"`
 	Log       logConfig             `yaml:"log"`
+	// Redis is the state replicas share (API limits, revocation).
+	Redis store.Config `yaml:"redis"`
 }
 
 // logConfig is the `log:` section.
@@ -41,6 +44,7 @@ func defaultConfig() fileConfig {
 		WebSocket: proxy.DefaultWebSocketConfig(),
 		Auth:      auth.DefaultConfig(),
 		Log:       logConfig{Level: "info", Format: "json"},
+		Redis:     store.DefaultConfig(),
 	}
 }
 
@@ -266,12 +270,15 @@ func applyEnv(c *fileConfig, getenv func(string) string) error {
 	if v := getenv(envUnauthorizedRole); v != "" {
 		c.Auth.UnauthorizedRole = v
 	}
+	if v := getenv(store.EnvRedisURL); v != "" {
+		c.Redis.URL = auth.Secret(v)
+	}
 	return errors.Join(errs...)
 }
 
 func (c *fileConfig) validate() error {
 	var errs []error
-	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.WebSocket.Validate(), c.Auth.Validate())
+	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.WebSocket.Validate(), c.Auth.Validate(), c.Redis.Validate())
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
