@@ -13,8 +13,9 @@ import (
 //
 //   - jose (hs-jose 0.10 to 0.12): src/Crypto/JOSE/JWS.hs (the Signature
 //     FromJSON instance: "protected header contains invalid JSON"; the order
-//     payload, header, signature), src/Crypto/JOSE/Header.hs (headerRequired:
-//     missing required header), src/Crypto/JOSE/TH.hs (endGuardExp:
+//     payload, header, signature; jwsCritInvalidNames),
+//     src/Crypto/JOSE/Header.hs (headerRequired: missing required header;
+//     parseCrit), src/Crypto/JOSE/TH.hs (endGuardExp:
 //     unrecognised value, over the Alg list of src/Crypto/JOSE/JWA/JWS.hs,
 //     which gained ES256K in 0.10), src/Crypto/JWT.hs (the ClaimsSet,
 //     StringOrURI, NumericDate and Audience FromJSON instances);
@@ -70,6 +71,18 @@ func TestHasuraErrorTexts(t *testing.T) {
 		{name: "alg is case-sensitive", token: compact(`{"alg":"rs256"}`, payload(func(map[string]any) {})),
 			code: CodeInvalidJWT, msg: jws + unkAlg + `")`},
 		{name: "kid is not a string", token: compact(`{"alg":"RS256","kid":7}`, payload(func(map[string]any) {})),
+			code: CodeInvalidJWT, msg: jws + `parsing Text failed, expected String, but encountered Number")`},
+		{name: "crit with an extension", token: compact(`{"alg":"RS256","crit":["exp"],"exp":1}`, payload(func(map[string]any) {})),
+			code: CodeInvalidJWT, msg: jws + `crit key is not understood")`},
+		{name: "crit naming a registered parameter", token: compact(`{"alg":"RS256","crit":["kid","x"]}`, payload(func(map[string]any) {})),
+			code: CodeInvalidJWT, msg: jws + `crit key is reserved")`},
+		{name: "crit empty", token: compact(`{"alg":"RS256","crit":[]}`, payload(func(map[string]any) {})),
+			code: CodeInvalidJWT, msg: jws + `parsing NonEmpty failed, unexpected empty list")`},
+		{name: "crit not a list", token: compact(`{"alg":"RS256","crit":"exp"}`, payload(func(map[string]any) {})),
+			code: CodeInvalidJWT, msg: jws + `parsing NonEmpty failed, expected Array, but encountered String")`},
+		{name: "crit with a number", token: compact(`{"alg":"RS256","crit":[1]}`, payload(func(map[string]any) {})),
+			code: CodeInvalidJWT, msg: jws + `parsing Text failed, expected String, but encountered Number")`},
+		{name: "typ is checked before crit", token: compact(`{"alg":"RS256","typ":1,"crit":["x"]}`, payload(func(map[string]any) {})),
 			code: CodeInvalidJWT, msg: jws + `parsing Text failed, expected String, but encountered Number")`},
 		{name: "payload base64 is checked before the header", token: enc([]byte("not json")) + ".!!!.c2ln",
 			code: CodeInvalidJWT, msg: jws + `Not valid base64url")`},

@@ -144,10 +144,10 @@ func decodeToken(raw string, maxBytes int) (*decodedToken, *Error) {
 }
 
 // checkHeader applies jose's parse of the JWS header parameters the proxy
-// reads or that are plain strings (JWSHeader's parseParamsFor, in its
-// order): alg must be one of joseAlgs; kid, typ and cty must be strings.
-// (jose also parses jku, jwk, x5u, x5c, x5t, x5t#S256 and crit; the proxy
-// does not look at them.)
+// reads, that are plain strings, or that change the meaning of the token
+// (JWSHeader's parseParamsFor, in its order): alg must be one of joseAlgs;
+// kid, typ and cty must be strings; crit is refused. (jose also parses jku,
+// jwk, x5u, x5c, x5t and x5t#S256; the proxy does not look at them.)
 func checkHeader(h map[string]any) *Error {
 	alg, ok := h["alg"]
 	if !ok {
@@ -163,7 +163,37 @@ func checkHeader(h map[string]any) *Error {
 			}
 		}
 	}
+	if v, ok := h["crit"]; ok {
+		return critErr(v)
+	}
 	return nil
+}
+
+// joseCritReserved are the names jose refuses in "crit" (jwsCritInvalidNames
+// in hs-jose src/Crypto/JOSE/JWS.hs).
+var joseCritReserved = [...]string{"alg", "jku", "jwk", "x5u", "x5t", "x5t#S256", "x5c", "kid", "typ", "cty", "crit"}
+
+// critErr is jose's answer to a "crit" header: it must be a non-empty list
+// of strings (aeson's NonEmpty), and since the proxy, like jose's JWSHeader,
+// understands no extension, every name in it is refused (parseCrit in
+// src/Crypto/JOSE/Header.hs), as RFC 7515 §4.1.11 requires.
+func critErr(v any) *Error {
+	list, ok := v.([]any)
+	if !ok {
+		return jwsDecodeErr("parsing NonEmpty failed, expected Array, but encountered " + goKind(v))
+	}
+	for _, e := range list {
+		if _, isStr := e.(string); !isStr {
+			return jwsDecodeErr("parsing Text failed, expected String, but encountered " + goKind(e))
+		}
+	}
+	if len(list) == 0 {
+		return jwsDecodeErr("parsing NonEmpty failed, unexpected empty list")
+	}
+	if slices.Contains(joseCritReserved[:], list[0].(string)) {
+		return jwsDecodeErr("crit key is reserved")
+	}
+	return jwsDecodeErr("crit key is not understood")
 }
 
 // goKind names the JSON type of a value decoded into any, as aeson does.
