@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -46,15 +47,15 @@ type claimSet struct {
 	hasAZP bool
 }
 
-// claimDecodeError is a registered claim of the wrong type, reported as
-// Hasura's JWTClaimsSetDecodeError.
+// claimDecodeError is a registered claim jose cannot decode, with aeson's
+// text: Msg at the JSON path Path ("" for the payload itself, ".exp", ...).
 type claimDecodeError struct {
-	claim string
-	want  string
+	Path string
+	Msg  string
 }
 
 func (e *claimDecodeError) Error() string {
-	return fmt.Sprintf("Error in $.%s: expected %s", e.claim, e.want)
+	return "Error in $" + e.Path + ": " + e.Msg
 }
 
 // The NumericDate range the proxy represents: 0001-01-01T00:00:00Z to
@@ -65,22 +66,69 @@ const (
 	maxNumericDate = 253402300799
 )
 
+// decodeClaims decodes a payload into c, refusing it as jose does
+// (JWTClaimsSetDecodeError).
+func decodeClaims(b []byte, c *claimSet) *Error {
+	if err := json.Unmarshal(b, c); err != nil {
+		if ce, ok := errors.AsType[*claimDecodeError](err); ok {
+			return claimsDecodeErr(ce.Error())
+		}
+		return errClaimsNotJSON
+	}
+	return nil
+}
+
+// UnmarshalJSON decodes a JWT payload the way jose's ClaimsSet FromJSON
+// instance does (hs-jose src/Crypto/JWT.hs; aeson's messages, as
+// eitherDecode formats them): the registered claims in its order, iss, sub,
+// aud, exp, nbf, iat and jti, each either absent, null or of its type. A
+// StringOrURI (iss, sub, each aud) that contains ":" must be a URI. Then
+// azp, which only this proxy reads.
 func (c *claimSet) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '{' {
-		return &claimDecodeError{claim: "", want: "Object"}
+	if k := jsonKind(b); k != "Object" {
+		return &claimDecodeError{Msg: "parsing JWT Claims Set failed, expected Object, but encountered " + k}
 	}
 	if err := json.Unmarshal(b, &c.raw); err != nil {
 		return err
 	}
-	numeric := func(name string) (*jwt.NumericDate, error) {
+	present := func(name string) (json.RawMessage, bool) {
 		v, ok := c.raw[name]
-		if !ok || string(v) == "null" {
+		if !ok || string(bytes.TrimSpace(v)) == "null" {
+			return nil, false
+		}
+		return v, true
+	}
+	text := func(v json.RawMessage) (string, bool) {
+		var s string
+		return s, jsonKind(v) == "String" && json.Unmarshal(v, &s) == nil
+	}
+	stringOrURI := func(name string) (string, bool, error) {
+		v, ok := present(name)
+		if !ok {
+			return "", false, nil
+		}
+		s, ok := text(v)
+		if !ok {
+			return "", false, &claimDecodeError{"." + name, "parsing StringOrURI failed, expected String, but encountered " + jsonKind(v)}
+		}
+		if strings.Contains(s, ":") && !isURI(s) {
+			return "", false, &claimDecodeError{"." + name, "failed to parse StringOrURI"}
+		}
+		return s, true, nil
+	}
+	numeric := func(name string) (*jwt.NumericDate, error) {
+		v, ok := present(name)
+		if !ok {
 			return nil, nil
 		}
-		f, err := strconv.ParseFloat(string(v), 64)
-		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return nil, &claimDecodeError{claim: name, want: "a NumericDate (a number of seconds)"}
+		if k := jsonKind(v); k != "Number" {
+			return nil, &claimDecodeError{"." + name, "parsing NumericDate failed, expected Number, but encountered " + k}
+		}
+		// Every JSON number is a NumericDate to jose; one beyond float64
+		// (1e400) parses as an infinity, clamped below.
+		f, err := strconv.ParseFloat(string(bytes.TrimSpace(v)), 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(f) {
+			return nil, &claimDecodeError{"." + name, "parsing NumericDate failed, expected Number, but encountered Number"}
 		}
 		// Clamp to years 1-9999 before converting: a float outside int64
 		// converts to an implementation-defined value (math.MinInt64 on
@@ -92,18 +140,48 @@ func (c *claimSet) UnmarshalJSON(b []byte) error {
 		// (which keeps fractions) refuses it.
 		return &jwt.NumericDate{Time: time.Unix(int64(sec), int64(frac*1e9))}, nil
 	}
-	str := func(name string) (string, bool, error) {
-		v, ok := c.raw[name]
-		if !ok || string(v) == "null" {
+	plainText := func(name string) (string, bool, error) {
+		v, ok := present(name)
+		if !ok {
 			return "", false, nil
 		}
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return "", false, &claimDecodeError{claim: name, want: "a String"}
+		s, ok := text(v)
+		if !ok {
+			return "", false, &claimDecodeError{"." + name, "parsing Text failed, expected String, but encountered " + jsonKind(v)}
 		}
 		return s, true, nil
 	}
 	var err error
+	if c.iss, c.hasIss, err = stringOrURI("iss"); err != nil {
+		return err
+	}
+	if c.sub, _, err = stringOrURI("sub"); err != nil {
+		return err
+	}
+	if v, ok := present("aud"); ok {
+		// jose: a list of StringOrURI, else one. When both fail, aeson
+		// reports the second attempt's error.
+		if s, isStr := text(v); isStr {
+			if strings.Contains(s, ":") && !isURI(s) {
+				return &claimDecodeError{".aud", "failed to parse StringOrURI"}
+			}
+			c.aud = jwt.ClaimStrings{s}
+		} else {
+			var elems []json.RawMessage
+			if jsonKind(v) != "Array" || json.Unmarshal(v, &elems) != nil {
+				return &claimDecodeError{".aud", "parsing StringOrURI failed, expected String, but encountered " + jsonKind(v)}
+			}
+			c.aud = make(jwt.ClaimStrings, 0, len(elems))
+			for _, e := range elems {
+				s, isStr := text(e)
+				if !isStr || strings.Contains(s, ":") && !isURI(s) {
+					return &claimDecodeError{".aud", "parsing StringOrURI failed, expected String, but encountered Array"}
+				}
+				c.aud = append(c.aud, s)
+			}
+		}
+		c.hasAud = true
+	}
 	if c.exp, err = numeric("exp"); err != nil {
 		return err
 	}
@@ -113,20 +191,11 @@ func (c *claimSet) UnmarshalJSON(b []byte) error {
 	if c.iat, err = numeric("iat"); err != nil {
 		return err
 	}
-	if c.iss, c.hasIss, err = str("iss"); err != nil {
+	if _, _, err = plainText("jti"); err != nil {
 		return err
 	}
-	if c.sub, _, err = str("sub"); err != nil {
+	if c.azp, c.hasAZP, err = plainText("azp"); err != nil {
 		return err
-	}
-	if c.azp, c.hasAZP, err = str("azp"); err != nil {
-		return err
-	}
-	if v, ok := c.raw["aud"]; ok && string(v) != "null" {
-		if err := json.Unmarshal(v, &c.aud); err != nil {
-			return &claimDecodeError{claim: "aud", want: "a StringOrURI or a list of them"}
-		}
-		c.hasAud = true
 	}
 	return nil
 }
@@ -517,11 +586,13 @@ func parseAllowedRoles(raw json.RawMessage) ([]string, *Error) {
 	roles := make([]string, 0, len(elems))
 	for _, e := range elems {
 		if k := jsonKind(e); k != "String" {
-			return nil, claimsErr(ReasonClaimsInvalid, prefix+"parsing Text failed, expected String, but encountered "+k)
+			// Hasura's RoleName parses as NonEmptyText, withText "String"
+			// (server/src-lib/Data/Text/NonEmpty.hs).
+			return nil, claimsErr(ReasonClaimsInvalid, prefix+"parsing String failed, expected String, but encountered "+k)
 		}
 		var s string
 		if err := json.Unmarshal(e, &s); err != nil {
-			return nil, claimsErr(ReasonClaimsInvalid, prefix+"parsing Text failed, expected String, but encountered String")
+			return nil, claimsErr(ReasonClaimsInvalid, prefix+"parsing String failed, expected String, but encountered String")
 		}
 		if s == "" {
 			return nil, claimsErr(ReasonClaimsInvalid, prefix+"empty string not allowed")

@@ -67,7 +67,8 @@ var errReadOnly = errors.New("read-only key set: keys change only by fetching th
 // The zero value means "all defaults" once ApplyDefaults has run.
 type JWKSConfig struct {
 	// RefreshInterval is how often keys are refetched when the response
-	// carries no Cache-Control max-age. Default 5m.
+	// says nothing usable about caching (no Cache-Control max-age, no-cache,
+	// must-revalidate, no Expires). Default 5m.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
 	// UnknownKIDRefreshInterval is the least time between two refreshes
 	// triggered by tokens naming an unknown kid. The first one is allowed at
@@ -80,10 +81,13 @@ type JWKSConfig struct {
 	// FetchTimeout bounds one whole fetch: connect, TLS, headers and body.
 	// Default 5s.
 	FetchTimeout time.Duration `yaml:"fetch_timeout"`
-	// MinRefreshInterval is the lower clamp of a Cache-Control max-age (and
-	// the interval used for no-cache, no-store or max-age=0). Default 1m.
+	// MinRefreshInterval is the lower clamp of a Cache-Control max-age or an
+	// Expires, and the interval used where Hasura refetches at once
+	// (no-cache, no-store, must-revalidate without max-age, max-age=0, an
+	// Expires in the past). Default 1m.
 	MinRefreshInterval time.Duration `yaml:"min_refresh_interval"`
-	// MaxRefreshInterval is the upper clamp of a Cache-Control max-age.
+	// MaxRefreshInterval is the upper clamp of a Cache-Control max-age or
+	// an Expires.
 	// Default 1h.
 	MaxRefreshInterval time.Duration `yaml:"max_refresh_interval"`
 	// UnknownKIDWait is the longest a request waits for the refresh its
@@ -401,8 +405,9 @@ func (k *RemoteKeys) WaitReady(ctx context.Context) error {
 }
 
 // Run fetches the keys at once and then keeps them fresh until ctx is done:
-// after a success it waits refresh_interval (or the response's Cache-Control
-// max-age clamped to [min_refresh_interval, max_refresh_interval]); after a
+// after a success it waits refresh_interval, or what the response's
+// Cache-Control or Expires says, clamped to [min_refresh_interval,
+// max_refresh_interval] (see refreshAfter); after a
 // failure it retries with jittered exponential backoff (250ms up to 30s)
 // while keeping the last good keys up to max_stale. Run returns when ctx is
 // done, after any fetch it started has ended. Call it once.
@@ -457,50 +462,122 @@ func jitterDown(d time.Duration) time.Duration {
 }
 
 // refreshAfter computes how long fresh keys may be kept before the next
-// scheduled refresh, from the response's Cache-Control: max-age (else
-// s-maxage) clamped to [MinRefreshInterval, MaxRefreshInterval]; no-cache,
-// no-store or max-age=0 give MinRefreshInterval (never Hasura's one-second
-// loop); no usable directive gives RefreshInterval.
-func refreshAfter(h http.Header, c JWKSConfig) time.Duration {
-	var maxAge, sMaxAge = -1, -1
-	noCache := false
-	for _, line := range h.Values("Cache-Control") {
+// scheduled refresh, deciding from the response headers the way Hasura's
+// determineJwkExpiryLifetime does (server/src-lib/Hasura/Server/Auth/JWT.hs),
+// with every answer clamped to [MinRefreshInterval, MaxRefreshInterval]:
+//
+//   - Cache-Control with must-revalidate: its max-age (else s-maxage), or
+//     at once when it has none;
+//   - else Cache-Control with no-cache or no-store: at once;
+//   - else Cache-Control with max-age (else s-maxage): that many seconds;
+//   - else (no Cache-Control, or one without any of those) Expires: the
+//     time left until that date, measured on now;
+//   - else, or when the max-age, s-maxage or Expires value that decides
+//     is malformed: RefreshInterval.
+//
+// "At once" and an Expires in the past mean MinRefreshInterval: Hasura
+// refetches about every second then, the proxy does not. Hasura keeps the
+// previous expiry where RefreshInterval is used (and so never refreshes keys
+// that came without cache headers).
+func refreshAfter(h http.Header, c JWKSConfig, now time.Time) time.Duration {
+	clamp := func(d time.Duration) time.Duration {
+		return min(max(d, c.MinRefreshInterval), c.MaxRefreshInterval)
+	}
+	if lines := h.Values("Cache-Control"); len(lines) > 0 {
+		cc := parseCacheControl(lines)
+		age, broken := cc.maxAge, cc.maxAgeBroken
+		if !cc.hasMaxAge {
+			age, broken = cc.sMaxAge, cc.sMaxAgeBroken
+		}
+		switch {
+		case broken:
+			// Hasura: a max-age it cannot read makes the whole answer
+			// "no information"; Expires is not consulted.
+			return c.RefreshInterval
+		case cc.mustRevalidate:
+			if age < 0 {
+				return c.MinRefreshInterval
+			}
+			return clamp(time.Duration(age) * time.Second)
+		case cc.noCache:
+			return c.MinRefreshInterval
+		case age >= 0:
+			return clamp(time.Duration(age) * time.Second)
+		}
+	}
+	if v := h.Get("Expires"); v != "" {
+		t, err := http.ParseTime(v)
+		if err != nil {
+			return c.RefreshInterval
+		}
+		left := t.Sub(now)
+		if left <= 0 {
+			return c.MinRefreshInterval
+		}
+		return clamp(left)
+	}
+	return c.RefreshInterval
+}
+
+// cacheControl is what refreshAfter reads of Cache-Control. Ages are -1
+// when absent; a Broken flag marks a value that is not a number.
+type cacheControl struct {
+	mustRevalidate, noCache     bool
+	hasMaxAge                   bool
+	maxAge, sMaxAge             int64
+	maxAgeBroken, sMaxAgeBroken bool
+}
+
+// parseCacheControl reads the directives refreshAfter uses from every
+// Cache-Control line. Names are case-insensitive (RFC 9111 §5.2), values
+// may be quoted, the first max-age (and the first s-maxage) counts, and a
+// directive without a value is ignored. A value is read as Hasura's
+// Data/Parser/CacheControl.hs reads it: leading digits, anything after them
+// ignored; a value that does not start with a digit is broken.
+func parseCacheControl(lines []string) cacheControl {
+	cc := cacheControl{maxAge: -1, sMaxAge: -1}
+	hasSMaxAge := false
+	for _, line := range lines {
 		for _, part := range strings.Split(line, ",") {
 			name, value, _ := strings.Cut(strings.TrimSpace(part), "=")
 			name = strings.ToLower(strings.TrimSpace(name))
 			value = strings.Trim(strings.TrimSpace(value), `"`)
 			switch name {
+			case "must-revalidate":
+				cc.mustRevalidate = true
 			case "no-cache", "no-store":
-				noCache = true
+				cc.noCache = true
 			case "max-age", "s-maxage":
-				n, err := strconv.ParseInt(value, 10, 64)
-				if errors.Is(err, strconv.ErrRange) && n > 0 {
-					err = nil // RFC 9111 §1.2.2: too large means 2^31 seconds
-				}
-				if err != nil || n < 0 {
+				if value == "" {
 					continue
 				}
-				n = min(n, int64(1<<31)) // far above any clamp, and no overflow below
-				if name == "max-age" {
-					maxAge = int(n)
-				} else {
-					sMaxAge = int(n)
+				if name == "max-age" && !cc.hasMaxAge {
+					cc.hasMaxAge = true
+					cc.maxAge, cc.maxAgeBroken = deltaSeconds(value)
+				} else if name == "s-maxage" && !hasSMaxAge {
+					hasSMaxAge = true
+					cc.sMaxAge, cc.sMaxAgeBroken = deltaSeconds(value)
 				}
 			}
 		}
 	}
-	age := maxAge
-	if age < 0 {
-		age = sMaxAge
+	return cc
+}
+
+// deltaSeconds reads the leading digits of v. Values beyond 2^31 seconds
+// are 2^31 (RFC 9111 §1.2.2), far above any clamp; no digits is broken.
+func deltaSeconds(v string) (n int64, broken bool) {
+	i := 0
+	for i < len(v) && '0' <= v[i] && v[i] <= '9' {
+		if n < 1<<31 {
+			n = n*10 + int64(v[i]-'0')
+		}
+		i++
 	}
-	switch {
-	case noCache || age == 0:
-		return c.MinRefreshInterval
-	case age < 0:
-		return c.RefreshInterval
-	default:
-		return min(max(time.Duration(age)*time.Second, c.MinRefreshInterval), c.MaxRefreshInterval)
+	if i == 0 {
+		return -1, true
 	}
+	return min(n, 1<<31), false
 }
 
 // fetchError is a failed fetch with the metrics result it counts as.
@@ -602,7 +679,7 @@ func (k *RemoteKeys) fetchLocked(ctx context.Context) (time.Duration, error) {
 	case resp.StatusCode == http.StatusNotModified && held != nil && req.Header.Get("If-None-Match") != "":
 		// Same keys: only their freshness changes.
 		k.publish(held.keys, k.now())
-		return -refreshAfter(resp.Header, k.cfg), nil
+		return -refreshAfter(resp.Header, k.cfg, k.now()), nil
 	case resp.StatusCode != http.StatusOK:
 		return 0, fmt.Errorf("fetch jwks: unexpected status %d", resp.StatusCode)
 	}
@@ -633,7 +710,7 @@ func (k *RemoteKeys) fetchLocked(ctx context.Context) (time.Duration, error) {
 	}
 	k.etag = resp.Header.Get("ETag")
 	k.publish(keys, k.now())
-	return refreshAfter(resp.Header, k.cfg), nil
+	return refreshAfter(resp.Header, k.cfg, k.now()), nil
 }
 
 // redactURL replaces the URL inside a *url.Error (which may carry a query

@@ -392,38 +392,72 @@ func TestJWKSConfigValidate(t *testing.T) {
 	}
 }
 
+// TestRefreshAfter follows Hasura's determineJwkExpiryLifetime
+// (server/src-lib/Hasura/Server/Auth/JWT.hs) and its unit cases
+// (server/src-test/Hasura/Server/Auth/JWTSpec.hs), within the proxy's clamps:
+// where Hasura expires the keys at once the proxy waits min_refresh_interval,
+// and where it has no information the proxy waits refresh_interval.
 func TestRefreshAfter(t *testing.T) {
 	cfg := JWKSConfig{RefreshInterval: 5 * time.Minute, MinRefreshInterval: time.Minute, MaxRefreshInterval: time.Hour}
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	in := func(d time.Duration) string { return now.Add(d).Format(http.TimeFormat) }
 	tests := []struct {
+		name         string
 		cacheControl []string
+		expires      string
 		want         time.Duration
 	}{
-		{nil, 5 * time.Minute},
-		{[]string{"public"}, 5 * time.Minute},
-		{[]string{"must-revalidate"}, 5 * time.Minute},
-		{[]string{"public, max-age=600"}, 10 * time.Minute},
-		{[]string{"max-age=10"}, time.Minute},                 // clamped up
-		{[]string{"max-age=86400"}, time.Hour},                // clamped down
-		{[]string{"max-age=99999999999999999999"}, time.Hour}, // overflow is ignored, not wrapped
-		{[]string{"max-age=0"}, time.Minute},                  // never every second
-		{[]string{"no-cache"}, time.Minute},
-		{[]string{"no-store, max-age=600"}, time.Minute},
-		{[]string{"max-age=600, no-cache"}, time.Minute},
-		{[]string{"public, s-maxage=900"}, 15 * time.Minute},
-		{[]string{"s-maxage=900, max-age=300"}, 5 * time.Minute}, // max-age is ours; s-maxage is for shared caches
-		{[]string{`MAX-AGE="1200"`}, 20 * time.Minute},
-		{[]string{"max-age=lolbroken"}, 5 * time.Minute},
-		{[]string{"max-age=-5"}, 5 * time.Minute},
-		{[]string{"public", "max-age=1800"}, 30 * time.Minute},
+		{"no headers", nil, "", 5 * time.Minute},
+		{"public", []string{"public"}, "", 5 * time.Minute},
+		{"max-age", []string{"public, max-age=600"}, "", 10 * time.Minute},
+		{"max-age clamped up", []string{"max-age=10"}, "", time.Minute},
+		{"max-age clamped down", []string{"max-age=86400"}, "", time.Hour},
+		{"max-age overflow", []string{"max-age=99999999999999999999"}, "", time.Hour},
+		{"max-age=0", []string{"max-age=0"}, "", time.Minute},
+		{"no-cache", []string{"no-cache"}, "", time.Minute},
+		{"no-store wins over max-age", []string{"no-store, max-age=600"}, "", time.Minute},
+		{"s-maxage", []string{"public, s-maxage=900"}, "", 15 * time.Minute},
+		{"max-age before s-maxage", []string{"s-maxage=900, max-age=300"}, "", 5 * time.Minute},
+		{"quoted, upper case", []string{`MAX-AGE="1200"`}, "", 20 * time.Minute},
+		{"digits then junk", []string{"max-age=1200abc"}, "", 20 * time.Minute},
+		{"first max-age counts", []string{"max-age=1200", "max-age=60"}, "", 20 * time.Minute},
+		{"two lines", []string{"public", "max-age=1800"}, "", 30 * time.Minute},
+		{"max-age without value", []string{"max-age"}, in(10 * time.Minute), 10 * time.Minute},
+		{"negative max-age is broken", []string{"max-age=-5"}, "", 5 * time.Minute},
+
+		// The JWTSpec.hs table (E = Expires 60 s ahead; clamp 1m..1h).
+		{"max-age=10, no-cache", []string{"max-age=10, no-cache"}, in(time.Minute), time.Minute},
+		{"must-revalidate", []string{"must-revalidate"}, in(time.Minute), time.Minute},
+		{"max-age=10, must-revalidate", []string{"max-age=10, must-revalidate"}, in(time.Minute), time.Minute},
+		{"max-age=10, no-store", []string{"max-age=10, no-store"}, in(time.Minute), time.Minute},
+		{"public, max-age=10", []string{"public, max-age=10"}, in(time.Minute), time.Minute},
+		{"public, s-maxage=10", []string{"public, s-maxage=10"}, in(time.Minute), time.Minute},
+		{"public falls back to Expires", []string{"public"}, in(20 * time.Minute), 20 * time.Minute},
+		{"Expires alone", nil, in(20 * time.Minute), 20 * time.Minute},
+		{"max-age=lolbroken ignores Expires", []string{"max-age=lolbroken"}, in(20 * time.Minute), 5 * time.Minute},
+		{"broken Expires", []string{"public"}, "lolbroken", 5 * time.Minute},
+
+		// must-revalidate with a max-age uses it (test_jwk.py
+		// test_cache_control_header_max_age_must_revalidate).
+		{"must-revalidate, max-age=1800", []string{"must-revalidate, max-age=1800"}, "", 30 * time.Minute},
+		{"must-revalidate beats no-cache", []string{"no-cache, must-revalidate, max-age=1800"}, "", 30 * time.Minute},
+		{"Expires clamped down", nil, in(48 * time.Hour), time.Hour},
+		{"Expires clamped up", nil, in(10 * time.Second), time.Minute},
+		{"Expires in the past", nil, in(-time.Hour), time.Minute},
+		{"Expires RFC 850", nil, now.Add(20 * time.Minute).Format("Monday, 02-Jan-06 15:04:05 GMT"), 20 * time.Minute},
+		{"max-age beats Expires", []string{"max-age=600"}, in(20 * time.Minute), 10 * time.Minute},
 	}
 	for _, tt := range tests {
-		t.Run(strings.Join(tt.cacheControl, "|"), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			h := http.Header{}
 			for _, v := range tt.cacheControl {
 				h.Add("Cache-Control", v)
 			}
-			if got := refreshAfter(h, cfg); got != tt.want {
-				t.Fatalf("refreshAfter = %s; want %s", got, tt.want)
+			if tt.expires != "" {
+				h.Set("Expires", tt.expires)
+			}
+			if got := refreshAfter(h, cfg, now); got != tt.want {
+				t.Fatalf("refreshAfter(Cache-Control %q, Expires %q) = %s; want %s", tt.cacheControl, tt.expires, got, tt.want)
 			}
 		})
 	}
@@ -431,6 +465,55 @@ func TestRefreshAfter(t *testing.T) {
 		if d := jitterDown(10 * time.Minute); d < 9*time.Minute || d > 10*time.Minute {
 			t.Fatalf("jitterDown(10m) = %s; want within [9m, 10m]", d)
 		}
+	}
+}
+
+// TestRemoteKeysCacheHeaders runs whole fetches against a JWKS that sends the
+// headers of Hasura's test_jwk.py (server/tests-py/test_jwk.py): the next
+// refresh is scheduled from them, measured on the injected clock.
+func TestRemoteKeysCacheHeaders(t *testing.T) {
+	es := newECSigner(t, "k1")
+	body := jwksJSON(t, es.jwk(t))
+	cfg := testConfig()
+	cfg.MinRefreshInterval = time.Second
+	tests := []struct {
+		name    string
+		headers func(now time.Time) map[string]string
+		want    time.Duration
+	}{
+		{"must-revalidate", func(time.Time) map[string]string {
+			return map[string]string{"Cache-Control": "must-revalidate"}
+		}, time.Second},
+		{"max-age=3, must-revalidate", func(time.Time) map[string]string {
+			return map[string]string{"Cache-Control": "max-age=3, must-revalidate"}
+		}, 3 * time.Second},
+		{"no-cache, public", func(time.Time) map[string]string {
+			return map[string]string{"Cache-Control": "no-cache, public"}
+		}, time.Second},
+		{"Expires in 3 s", func(now time.Time) map[string]string {
+			return map[string]string{"Expires": now.Add(3 * time.Second).Format(http.TimeFormat)}
+		}, 3 * time.Second},
+		{"none", func(time.Time) map[string]string { return nil }, cfg.RefreshInterval},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h *harness
+			srv := newJWKSServer(t, func(w http.ResponseWriter, _ *http.Request) {
+				for k, v := range tt.headers(h.clock.Now()) {
+					w.Header().Set(k, v)
+				}
+				_, _ = w.Write(body)
+			})
+			h = newHarness(t, srv.URL, cfg, nil)
+			for i := range 2 {
+				got, next := h.keys.fetch(context.Background())
+				<-h.results
+				if got != metrics.JWKSSuccess || next != tt.want {
+					t.Fatalf("fetch %d = %q, next %s; want %q, next %s", i, got, next, metrics.JWKSSuccess, tt.want)
+				}
+				h.clock.Advance(next)
+			}
+		})
 	}
 }
 
@@ -1154,18 +1237,21 @@ func FuzzParseJWKS(f *testing.F) {
 	})
 }
 
-// FuzzRefreshAfter checks that no Cache-Control value schedules a refresh
+// FuzzRefreshAfter checks that no Cache-Control or Expires value schedules a refresh
 // outside [min_refresh_interval, max_refresh_interval].
 func FuzzRefreshAfter(f *testing.F) {
 	for _, s := range []string{"max-age=0", "no-cache", "max-age=99999999999999999999", "s-maxage=10, max-age=x",
-		`max-age="60"`, "max-age=-1", ""} {
+		`max-age="60"`, "max-age=-1", "", "must-revalidate", "Sun, 06 Nov 1994 08:49:37 GMT",
+		"Fri, 31 Dec 9999 23:59:59 GMT"} {
 		f.Add(s)
 	}
 	cfg := testConfig()
 	f.Fuzz(func(t *testing.T, cc string) {
-		h := http.Header{"Cache-Control": {cc}}
-		if d := refreshAfter(h, cfg); d < cfg.MinRefreshInterval || d > cfg.MaxRefreshInterval {
-			t.Fatalf("refreshAfter(%q) = %s; outside [%s, %s]", cc, d, cfg.MinRefreshInterval, cfg.MaxRefreshInterval)
+		now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+		for _, h := range []http.Header{{"Cache-Control": {cc}}, {"Expires": {cc}}} {
+			if d := refreshAfter(h, cfg, now); d < cfg.MinRefreshInterval || d > cfg.MaxRefreshInterval {
+				t.Fatalf("refreshAfter(%v) = %s; outside [%s, %s]", h, d, cfg.MinRefreshInterval, cfg.MaxRefreshInterval)
+			}
 		}
 	})
 }

@@ -9,9 +9,9 @@
 //   (SubscriptionServer, subprotocol "graphql-ws"). The session is Hasura's merge: connection_init payload.headers,
 //   overridden by the x-hasura-* headers of the upgrade request.
 // Like a Hasura with HASURA_GRAPHQL_ADMIN_SECRET set, every request and socket must carry the right
-// x-hasura-admin-secret, or it is refused (HTTP: access-denied body; graphql-transport-ws: close 4403; graphql-ws:
-// connection_error). Hasura-style keep-alives are sent on both protocols so that the relay of server-initiated
-// messages (and the client's pongs) is exercised too.
+// x-hasura-admin-secret, or it is refused (HTTP: access-denied body; graphql-transport-ws: close 4403 with Hasura's
+// JSON reason; graphql-ws: connection_error). Hasura-style keep-alives are sent on both protocols so that the relay of
+// server-initiated messages (and the client's pongs) is exercised too.
 //
 // Everything seen is recorded in `records` (tokens are never stored: only whether an Authorization header came).
 
@@ -230,7 +230,12 @@ export async function startFakeHasura({ adminSecret, keepAliveMs = 250 } = {}) {
         const record = ctx.extra.request.record;
         noteInit(record, ctx.connectionParams);
         record.session = wsSession(ctx.extra.request.headers, ctx.connectionParams?.headers);
-        if (!checkSecret(record.session)) return false; // graphql-ws closes 4403 Forbidden
+        if (!checkSecret(record.session)) {
+          // Hasura's close reason (encodeServerErrorMsg, WebSocket/Protocol.hs); the close the library then
+          // attempts with its own bare "Forbidden" is a no-op on a socket already closing.
+          ctx.extra.socket.close(4403, JSON.stringify({ server_error_msg: '4403: Forbidden' }));
+          return false;
+        }
         record.accepted = true;
         if (keepAliveMs > 0) {
           const { socket } = ctx.extra;

@@ -31,7 +31,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
@@ -670,7 +669,7 @@ func (c *wsConn) awaitInit(r *http.Request) (*auth.Session, http.Header) {
 		case "pong":
 		case "subscribe":
 			if c.proto == protoTransportWS {
-				c.stop(wsCause{metric: metrics.CloseProtocolError, clientCode: closeUnauthorized, clientText: "Unauthorized",
+				c.stop(wsCause{metric: metrics.CloseProtocolError, clientCode: closeUnauthorized, clientText: hasuraCloseReason(closeUnauthorized, "Unauthorized"),
 					logCode: closeUnauthorized, logErr: "subscribe before connection_init"})
 				return nil, nil
 			}
@@ -722,8 +721,9 @@ func (c *wsConn) awaitInit(r *http.Request) (*auth.Session, http.Header) {
 // sends connection_error and carries on. It reports whether to carry on.
 func (c *wsConn) invalidMessage(err error) bool {
 	if c.proto == protoTransportWS {
-		c.stop(wsCause{metric: metrics.CloseProtocolError, clientCode: closeBadRequest, clientText: "Invalid message received",
-			logCode: closeBadRequest, logErr: "invalid message before connection_init"})
+		c.stop(wsCause{metric: metrics.CloseProtocolError, clientCode: closeBadRequest,
+			clientText: hasuraCloseReason(closeBadRequest, "Parsing client message failed: parsing ClientMessage failed: "+err.Error()),
+			logCode:    closeBadRequest, logErr: "invalid message before connection_init"})
 		return false
 	}
 	return c.writeClient(connectionErrorMessage("parsing ClientMessage failed: " + err.Error()))
@@ -752,7 +752,7 @@ func (c *wsConn) initReadCause(err error) wsCause {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() && !c.stopped() {
 		return wsCause{metric: metrics.CloseInitTimeout, clientCode: closeInitTimeout,
-			clientText: "Connection initialisation timeout", logCode: closeInitTimeout, logErr: "no connection_init in time"}
+			clientText: hasuraCloseReason(closeInitTimeout, "Connection initialisation timeout"), logCode: closeInitTimeout, logErr: "no connection_init in time"}
 	}
 	return c.clientReadCause(err)
 }
@@ -802,11 +802,11 @@ func (c *wsConn) authenticate(r *http.Request, payload []headerField) (*auth.Ses
 		}
 		c.x.authErr = ae
 		if c.proto == protoTransportWS {
-			c.stop(wsCause{metric: metrics.CloseInitFailed, clientCode: closeForbidden, clientText: "Forbidden",
+			c.stop(wsCause{metric: metrics.CloseInitFailed, clientCode: closeForbidden, clientText: hasuraCloseReason(closeForbidden, "Forbidden"),
 				logCode: closeForbidden})
 		} else {
 			c.stop(wsCause{metric: metrics.CloseInitFailed, clientMsg: connectionErrorMessage(ae.Message),
-				clientCode: closeBadRequest, clientText: truncateReason("4400: Connection initialization failed: " + ae.Message),
+				clientCode: closeBadRequest, clientText: hasuraCloseReason(closeBadRequest, "Connection initialization failed: "+ae.Message),
 				logCode: closeBadRequest})
 		}
 		return nil, nil
@@ -1147,14 +1147,14 @@ func ptr(c wsCause) *wsCause { return &c }
 
 func tooManyInits() *wsCause {
 	return &wsCause{metric: metrics.CloseProtocolError, clientCode: closeTooManyInitsCode,
-		clientText: "Too many initialisation requests", upCode: websocket.CloseNormalClosure,
+		clientText: hasuraCloseReason(closeTooManyInitsCode, "Too many requests"), upCode: websocket.CloseNormalClosure,
 		logCode: closeTooManyInitsCode, logErr: "second connection_init"}
 }
 
 func (c *wsConn) duplicateTypeCause() *wsCause {
 	return &wsCause{metric: metrics.CloseProtocolError, clientCode: closeBadRequest,
-		clientText: "Invalid message received", upCode: websocket.CloseNormalClosure,
-		logCode: closeBadRequest, logErr: `message with more than one "type"`}
+		clientText: hasuraCloseReason(closeBadRequest, `Parsing client message failed: parsing ClientMessage failed: message with more than one "type"`),
+		upCode:     websocket.CloseNormalClosure, logCode: closeBadRequest, logErr: `message with more than one "type"`}
 }
 
 // clientReadCause explains a failed read from the client.
@@ -1245,18 +1245,4 @@ func (c *wsConn) finish() {
 	if c.up != nil {
 		_ = c.up.NetConn().Close()
 	}
-}
-
-// truncateReason cuts a close reason to the 123 bytes a close frame holds,
-// on a UTF-8 boundary.
-func truncateReason(s string) string {
-	const max = 123
-	if len(s) <= max {
-		return s
-	}
-	i := max
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i]
 }
