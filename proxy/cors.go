@@ -255,3 +255,17 @@ func CheckReadCookie(ws WebSocketConfig, cors *CORS) error {
 	}
 	return nil
 }
+
+// Wrap is Hasura's corsMiddleware around next: the CORS headers on every
+// answer and preflights answered with 204. It is for stand-ins that must
+// answer as Hasura does (the demo's Hasura and token issuer); Handler
+// applies the policy itself.
+func (c *CORS) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.apply(w.Header(), r) {
+			preflight(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
