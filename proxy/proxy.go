@@ -295,8 +295,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.accessLog(r, x, status, d)
 	}()
-	// Hasura's corsMiddleware wraps its HTTP routes, not its WebSocket
-	// server: upgrade refusals carry no CORS headers there either.
+	// Browsers apply no CORS to WebSocket handshakes (the Origin check in
+	// ws.go is what protects them), so upgrades get no CORS headers.
 	if !isWebSocketUpgrade(r) && h.opts.CORS.apply(w.Header(), r) {
 		preflight(x, r)
 		return
