@@ -38,6 +38,7 @@ FUZZ_TARGETS := \
 	./auth:FuzzRefreshAfter \
 	./auth:FuzzSecretEqual \
 	./proxy:FuzzConnectionInit \
+	./proxy:FuzzCORSOrigin \
 	./proxy:FuzzProxyHeaders \
 	./proxy:FuzzTypeScanner
 

@@ -289,7 +289,10 @@ func applyEnv(c *fileConfig, getenv func(string) string) error {
 func (c *fileConfig) validate() error {
 	var errs []error
 	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.WebSocket.Validate(), c.Auth.Validate())
-	errs = append(errs, proxy.CheckReadCookie(c.WebSocket, c.Server.CORS()))
+	if cors := c.Server.CORS(); cors != nil {
+		// An invalid cors_domain is reported once, by Server.Validate.
+		errs = append(errs, proxy.CheckReadCookie(c.WebSocket, cors))
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -21,6 +21,8 @@ auth:
 		denied    string
 		wantList  bool
 		wantNoneO bool // CORS disabled: nothing allowed
+		// wantOneErr: wantErr is the only problem reported.
+		wantOneErr bool
 	}{
 		{name: "default is Hasura's *", allowed: "https://anything.example"},
 		{name: "file list", yaml: "server: {cors_domain: \"https://app.example.com, http://localhost:3000\"}\n",
@@ -40,6 +42,8 @@ auth:
 			wantErr: `server.cors_domain: invalid domain "https://a.example/"`},
 		{name: "read_cookie with * refused", yaml: "websocket: {read_cookie: true}\n",
 			wantErr: "websocket.read_cookie: requires websocket.allowed_origins or a server.cors_domain origin list"},
+		{name: "bad domain with read_cookie: one error", yaml: "websocket: {read_cookie: true}\nserver: {cors_domain: \"x\"}\n",
+			wantErr: `server.cors_domain: invalid domain "x"`, wantOneErr: true},
 		{name: "read_cookie takes the CORS list", yaml: "websocket: {read_cookie: true}\nserver: {cors_domain: \"https://app.example.com\"}\n",
 			allowed: "https://app.example.com", wantList: true},
 	} {
@@ -48,6 +52,9 @@ auth:
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v; want one containing %q", err, tt.wantErr)
+				}
+				if n := len(strings.Split(err.Error(), "\n")); tt.wantOneErr && n != 1 {
+					t.Errorf("%d problems reported; want 1:\n%v", n, err)
 				}
 				return
 			}

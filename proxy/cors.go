@@ -118,8 +118,8 @@ func parseDomain(d string) (originParts, bool, error) {
 		return p, false, errors.New("host must be a plain host name, without path, user or brackets")
 	}
 	if hasPort {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 || strings.HasPrefix(port, "+") {
+		n, ok := decimal(port)
+		if !ok || n < 1 || n > 65535 {
 			return p, false, errors.New("port must be a number from 1 to 65535")
 		}
 		p.port = n
@@ -151,14 +151,30 @@ func parseOrigin(o string) (originParts, bool) {
 		return p, false
 	}
 	if hasPort {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 0 {
+		n, ok := decimal(port)
+		if !ok {
 			return p, false
 		}
 		p.port = n
 	}
 	p.host = host
 	return p, true
+}
+
+// decimal parses 1-5 ASCII digits (leading zeros allowed, as Hasura's
+// parser allows them); no sign, no blanks.
+func decimal(s string) (int, bool) {
+	if s == "" || len(s) > 5 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
 }
 
 // Enabled reports whether the policy ever sends CORS headers.

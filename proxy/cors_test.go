@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -329,4 +330,40 @@ func TestReadCookieOriginsFromCORS(t *testing.T) {
 		}
 		wantNoCORS(t, resp.Header)
 	}
+}
+
+// FuzzCORSOrigin feeds request Origins (attacker input) to a star and a
+// list policy: no panic, "*" allows exactly the non-empty ones, and a list
+// allows only its exact origin or one more label under its wildcard.
+func FuzzCORSOrigin(f *testing.F) {
+	for _, o := range []string{
+		"", "null", "http://localhost:3000", "https://app.example.com", "http://a.localhost:3000",
+		"http://.localhost:3000", "http://a.localhost:+3000", "http://a.localhost:03000", "http://a.b.localhost:3000",
+		"https://app.example.com:443", "http://a.localhost:3000/", "http://[::1]:3000", "https://app.example.com\x00",
+	} {
+		f.Add(o)
+	}
+	star, err := ParseCORS("*", false)
+	if err != nil {
+		f.Fatal(err)
+	}
+	list, err := ParseCORS("https://app.example.com, http://*.localhost:3000", false)
+	if err != nil {
+		f.Fatal(err)
+	}
+	under := regexp.MustCompile(`^http://[^.]*\.localhost:0{0,1}3000$`)
+	f.Fuzz(func(t *testing.T, origin string) {
+		if got := star.Allows(origin); got != (origin != "") {
+			t.Errorf("* Allows(%q) = %v; want %v", origin, got, origin != "")
+		}
+		if list.Allows(origin) && origin != "https://app.example.com" && !under.MatchString(origin) {
+			t.Errorf("list Allows(%q) = true; want false", origin)
+		}
+		h := http.Header{}
+		r, _ := http.NewRequest(http.MethodOptions, "http://proxy.test/v1/graphql", nil)
+		r.Header.Set("Origin", origin)
+		if list.apply(h, r) && h.Get("Access-Control-Allow-Origin") != r.Header.Get("Origin") {
+			t.Errorf("Access-Control-Allow-Origin = %q; want the request's %q", h.Get("Access-Control-Allow-Origin"), origin)
+		}
+	})
 }
