@@ -7,6 +7,10 @@
 // the values and the screenshot shows them.
 
 import http from 'node:http';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import { chromium } from 'playwright-core';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -219,4 +223,45 @@ export async function startPage(opts) {
     tokensIssued,
     close: () => closeServer(server),
   };
+}
+
+/** The browser: Debian's Chromium unless CHROMIUM_PATH says otherwise. */
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+/**
+ * Launches headless Chromium with a fresh profile; close() also removes the profile. Fails (never skips) when the
+ * browser is missing: CI installs it (.ci/run).
+ */
+export async function launchChromium() {
+  if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'hap-chromium-'));
+  try {
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      viewport: { width: 1200, height: 800 },
+      timeout: 60000,
+    });
+    const page = context.pages()[0] ?? (await context.newPage());
+    return {
+      page,
+      close: async () => {
+        await context.close();
+        await rm(profile, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(profile, { recursive: true, force: true });
+    throw err;
+  }
 }

@@ -10,29 +10,23 @@
 // CHROMIUM_PATH overrides the browser; the test fails, and is never skipped, when there is none.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
-import { EXPECT, startPage } from './browser-page.mjs';
+import { EXPECT, launchChromium, startPage } from './browser-page.mjs';
 import { startStage } from './harness.mjs';
 
 const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = path.join(E2E_DIR, 'artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const MAX_BODY_BYTES = 8192;
 
 let stage;
 let page;
-let context;
-let profile;
+let browser;
 let site;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `no browser at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   stage = await startStage({ extraConfig: { server: { max_body_bytes: MAX_BODY_BYTES } }, hasuraOptions: { cors: true } });
   site = await startPage({
     proxyURL: stage.proxyURL,
@@ -42,32 +36,15 @@ before(async () => {
     shortLifetime: 4,
     subscriptionTimeoutMs: 60000,
   });
-  profile = await mkdtemp(path.join(os.tmpdir(), 'hap-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1200, height: 700 },
-    timeout: 60000,
-  });
-  page = context.pages()[0] ?? (await context.newPage());
+  browser = await launchChromium();
+  page = browser.page;
   await page.goto(site.url);
 });
 
 after(async () => {
-  await context?.close();
+  await browser?.close();
   await site?.close();
   await stage?.stop();
-  if (profile) await rm(profile, { recursive: true, force: true });
 }, { timeout: 30000 });
 
 const run = (name) => page.evaluate((n) => window.runCheck(n), name);

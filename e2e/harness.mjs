@@ -70,7 +70,7 @@ function newestSource(dir) {
 }
 
 /** Resolves the proxy binary, building it into tmpDir when there is none. */
-async function proxyBinary(tmpDir) {
+export async function proxyBinary(tmpDir) {
   if (process.env.PROXY_BIN) {
     const bin = path.resolve(process.env.PROXY_BIN);
     if (!existsSync(bin)) throw new Error(`PROXY_BIN=${bin} does not exist`);
@@ -114,7 +114,7 @@ log:
 }
 
 /** The environment for the proxy: ours, minus the variables that would override the generated config. */
-function childEnv() {
+export function childEnv() {
   const env = { ...process.env };
   for (const name of Object.keys(env)) {
     if (name.startsWith('HASURA_GRAPHQL_') || name.startsWith('PROXY_') || name.startsWith('CLERK_')) delete env[name];
