@@ -145,7 +145,7 @@ const checks = {
         shouldRetry: () => true,
         on: {
           connected: () => events.push(0),
-          closed: (e) => closes.push(e.code),
+          closed: (e) => closes.push(e.code + ' ' + e.reason),
         },
       });
       set('RUNNING', 'waiting for two expiries');
@@ -154,7 +154,7 @@ const checks = {
         {
           next: () => {
             events[events.length - 1]++;
-            const expiries = closes.filter((c) => c === 4403).length;
+            const expiries = closes.filter((c) => c === '4403 token expired').length;
             set('RUNNING', 'connection ' + events.length + ', ' + expiries + ' expiries, closes ' + JSON.stringify(closes));
             if (expiries >= 2 && events.length >= 3 && events[events.length - 1] > 0) finish(true, 'events after the second reconnect');
           },

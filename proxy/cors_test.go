@@ -214,6 +214,31 @@ func TestCORSOnEveryAnswer(t *testing.T) {
 	}
 }
 
+// TestCORSOnWebhookAnswers: webhook mode's answers carry the policy too.
+func TestCORSOnWebhookAnswers(t *testing.T) {
+	c, _ := ParseCORS("*", false)
+	f := newFixture(t, func(_ *auth.Config, o *Options) { o.CORS = c; o.WebhookPath = "/webhook" })
+	for _, tt := range []struct {
+		name       string
+		token      bool
+		wantStatus int
+	}{{"refused", false, http.StatusUnauthorized}, {"allowed", true, http.StatusOK}} {
+		h := http.Header{"Origin": {corsOrigin}}
+		if tt.token {
+			h.Set("Authorization", "Bearer "+f.token(goodClaims()))
+		}
+		resp := f.do(t, http.MethodGet, "/webhook", h, "")
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != tt.wantStatus {
+			t.Errorf("%s: status = %d; want %d", tt.name, resp.StatusCode, tt.wantStatus)
+		}
+		wantCORS(t, resp.Header, corsOrigin)
+	}
+	if n := f.up.count(); n != 0 {
+		t.Errorf("webhook requests reaching Hasura = %d; want 0", n)
+	}
+}
+
 // TestCORSPreflight: the proxy answers preflights from allowed origins as
 // Hasura does, without forwarding them; other OPTIONS go to Hasura.
 func TestCORSPreflight(t *testing.T) {
