@@ -7,7 +7,8 @@
 #   make fuzz    the fuzz smoke runs only (FUZZTIME=1m make fuzz for longer)
 #
 # Tools are installed into ./bin at pinned versions; nothing else is needed
-# beyond Go and (for e2e) Node.js with npm.
+# beyond Go and (for e2e) Node.js with npm and Chromium (/usr/bin/chromium
+# or CHROMIUM_PATH; the driver never downloads one).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -38,6 +39,7 @@ FUZZ_TARGETS := \
 	./auth:FuzzRefreshAfter \
 	./auth:FuzzSecretEqual \
 	./proxy:FuzzConnectionInit \
+	./proxy:FuzzCORSOrigin \
 	./proxy:FuzzProxyHeaders \
 	./proxy:FuzzTypeScanner
 

@@ -55,6 +55,8 @@ const (
 	envJWTSecrets       = "HASURA_GRAPHQL_JWT_SECRETS"
 	envAdminSecret      = "HASURA_GRAPHQL_ADMIN_SECRET"
 	envUnauthorizedRole = "HASURA_GRAPHQL_UNAUTHORIZED_ROLE"
+	envCORSDomain       = "HASURA_GRAPHQL_CORS_DOMAIN"
+	envDisableCORS      = "HASURA_GRAPHQL_DISABLE_CORS"
 )
 
 // loadConfig reads, expands, decodes strictly and validates the file at
@@ -270,6 +272,21 @@ func applyEnv(c *fileConfig, getenv func(string) string) error {
 	if v := getenv(envUnauthorizedRole); v != "" {
 		c.Auth.UnauthorizedRole = v
 	}
+	if v := getenv(envCORSDomain); v != "" {
+		c.Server.CORSDomain = v
+	}
+	if v := getenv(envDisableCORS); v != "" {
+		// The spellings Hasura's environment parser accepts, any case, and
+		// 1/0.
+		switch strings.ToLower(v) {
+		case "true", "t", "yes", "y", "1":
+			c.Server.CORSDisabled = true
+		case "false", "f", "no", "n", "0":
+			c.Server.CORSDisabled = false
+		default:
+			errs = append(errs, fmt.Errorf("%s: must be true or false", envDisableCORS))
+		}
+	}
 	if v := getenv(store.EnvRedisURL); v != "" {
 		c.Redis.URL = auth.Secret(v)
 	}
@@ -278,6 +295,11 @@ func applyEnv(c *fileConfig, getenv func(string) string) error {
 
 func (c *fileConfig) validate() error {
 	var errs []error
+	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.WebSocket.Validate(), c.Auth.Validate(), c.Redis.Validate())
+	if cors := c.Server.CORS(); cors != nil {
+		// An invalid cors_domain is reported once, by Server.Validate.
+		errs = append(errs, proxy.CheckReadCookie(c.WebSocket, cors))
+	}
 	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.WebSocket.Validate(), c.Auth.Validate(), c.Redis.Validate())
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -244,6 +244,10 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 		return err
 	}
 
+	page, err := bg.start("demo page", demoPage{proxy: "http://" + addrs.listen, issuer: issuer.url}.handler())
+	if err != nil {
+		return err
+	}
 	token, err := issuer.mint(demoClaims{user: "alice", role: "user", allowed: []string{"user"}, ttl: o.ttl, azp: demoAZP})
 	if err != nil {
 		return err
@@ -258,6 +262,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 		token:     token,
 		tokenUser: "alice",
 		tokenRole: "user",
+		page:      page,
 	})
 
 	select {
@@ -455,7 +460,8 @@ func (d *demoIssuer) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/jwks.json", d.serveJWKS)
 	mux.HandleFunc("GET /token", d.serveToken)
-	return mux
+	// Pages on other origins (the demo page, a local app) fetch tokens.
+	return demoCORS.Wrap(mux)
 }
 
 func (d *demoIssuer) serveJWKS(w http.ResponseWriter, _ *http.Request) {
@@ -583,7 +589,9 @@ func (d *demoHasura) handler() http.Handler {
 		_, _ = io.WriteString(w, "OK")
 	})
 	mux.HandleFunc("/v1/graphql", d.serveGraphQL)
-	return mux
+	// Hasura's default CORS ("*"): a preflight sent straight to the
+	// stand-in gets 204, not 405.
+	return demoCORS.Wrap(mux)
 }
 
 // session is what Hasura would see: the x-hasura-* values by lower-case
@@ -785,10 +793,10 @@ func (c *demoConn) run() {
 			active[m.ID] = stop
 			activeMu.Unlock()
 			subs.Add(1)
-			go func(id string) {
+			go func(id string, live bool) {
 				defer subs.Done()
-				c.emit(subCtx, id)
-			}(m.ID)
+				c.emit(subCtx, id, live)
+			}(m.ID, demoLive(m.Payload))
 		case "complete", "stop":
 			activeMu.Lock()
 			if stop, ok := active[m.ID]; ok {
@@ -837,15 +845,16 @@ func (c *demoConn) init(payload json.RawMessage) bool {
 	return true
 }
 
-// emit sends the session events of one subscription, then completes it.
-func (c *demoConn) emit(ctx context.Context, id string) {
+// emit sends the session events of one subscription, then completes it;
+// a live one (the demo page's) streams until ctx ends.
+func (c *demoConn) emit(ctx context.Context, id string, live bool) {
 	kind := "next"
 	if c.proto == protoLegacyWS {
 		kind = "data"
 	}
 	t := time.NewTicker(c.hasura.interval)
 	defer t.Stop()
-	for i := 0; i < c.hasura.events; i++ {
+	for i := 0; live || i < c.hasura.events; i++ {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
@@ -867,6 +876,7 @@ type demoText struct {
 	proxy, ops, issuer, hasura string
 	config, token              string
 	tokenUser, tokenRole       string
+	page                       string // the demo page (demo_page.go)
 }
 
 // printDemo prints the addresses and the commands to paste. The "# =>" lines
@@ -905,6 +915,7 @@ func printDemo(w io.Writer, t demoText) {
 	initPayload, _ := json.Marshal(map[string]any{"headers": map[string]string{"Authorization": "Bearer " + t.token}})
 	initMsg, _ := json.Marshal(demoWSMessage{Type: "connection_init", Payload: initPayload})
 
+	p("Open %s in a browser: a page on its own origin calling the proxy as a Clerk app does.\n\n", t.page)
 	p("hasura-auth-proxy demo: the real proxy with a token issuer playing Clerk and a Hasura stand-in,\n")
 	p("all in this process on 127.0.0.1 (nothing else is contacted).\n\n")
 	p("  proxy (clients use this)     %s\n", t.proxy)

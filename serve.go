@@ -91,6 +91,7 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 		LogUserID:    cfg.Log.UserID,
 		WebhookPath:  cfg.Server.WebhookPath,
 		WebSocket:    cfg.WebSocket,
+		CORS:         cfg.Server.CORS(),
 	})
 	if err != nil {
 		return err

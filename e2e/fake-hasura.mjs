@@ -120,13 +120,27 @@ function buildSchema() {
  * @param {{adminSecret?: string, keepAliveMs?: number}} [opts] adminSecret: required on every request and socket
  *   when set. keepAliveMs: period of the Hasura-style keep-alives ("ka" / protocol ping), 0 disables.
  */
-export async function startFakeHasura({ adminSecret, keepAliveMs = 250 } = {}) {
+export async function startFakeHasura({ adminSecret, keepAliveMs = 250, cors = false } = {}) {
   const schema = buildSchema();
   const records = { http: [], ws: [] };
   const checkSecret = (session) => adminSecret === undefined || session['x-hasura-admin-secret'] === adminSecret;
 
   const server = http.createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
+    if (cors && req.headers.origin) {
+      // Hasura's default corsMiddleware (HASURA_GRAPHQL_CORS_DOMAIN "*"): the proxy must replace these, not repeat them.
+      res.setHeader('access-control-allow-origin', req.headers.origin);
+      res.setHeader('access-control-allow-credentials', 'true');
+      res.setHeader('access-control-allow-methods', 'GET,POST,PUT,PATCH,DELETE,OPTIONS');
+      if (req.method === 'OPTIONS') {
+        records.preflights = (records.preflights ?? 0) + 1;
+        res.setHeader('access-control-max-age', '1728000');
+        res.setHeader('access-control-allow-headers', req.headers['access-control-request-headers'] ?? '');
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+    }
     if (req.method === 'GET' && path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('OK');

@@ -18,7 +18,10 @@
 // same body with the original status on /v1alpha1/graphql, and
 // {"error","path","code"} elsewhere.
 //
-// OPTIONS requests and GET/HEAD /healthz, /hasura/healthz and /v1/version
+// Every answer carries the CORS headers of Options.CORS (cors.go), and the
+// proxy answers CORS preflights itself.
+//
+// Other OPTIONS requests and GET/HEAD /healthz, /hasura/healthz and /v1/version
 // pass without a token, and without the admin secret.
 package proxy
 
@@ -142,6 +145,9 @@ type Options struct {
 	// WebSocket configures GraphQL over WebSocket (ws.go); zero fields
 	// take DefaultWebSocketConfig's values.
 	WebSocket WebSocketConfig
+	// CORS is the cross-origin policy of every answer (cors.go); nil sends
+	// no CORS headers and forwards OPTIONS to Hasura.
+	CORS *CORS
 }
 
 // Handler authenticates and forwards requests to Hasura. It is safe for
@@ -289,6 +295,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.accessLog(r, x, status, d)
 	}()
+	// Browsers apply no CORS to WebSocket handshakes (the Origin check in
+	// ws.go is what protects them), so upgrades get no CORS headers.
+	if !isWebSocketUpgrade(r) && h.opts.CORS.apply(w.Header(), r) {
+		preflight(x, r)
+		return
+	}
 
 	if h.opts.WebhookPath != "" && r.URL.Path == h.opts.WebhookPath && r.URL.RawPath == "" {
 		x.endpoint = metrics.EndpointWebhook
@@ -543,11 +555,14 @@ func SetSessionHeaders(h http.Header, secret []string, s *auth.Session) {
 	h["X-Hasura-Role"] = vals[len(s.Vars):]
 }
 
-// modifyResponse drops Hasura's X-Request-Id: ServeHTTP already set the
-// proxy's, and ReverseProxy adds upstream headers to it rather than
-// replacing them.
+// modifyResponse drops Hasura's X-Request-Id and, under a CORS policy, its
+// CORS headers: ServeHTTP already set the proxy's, and ReverseProxy adds
+// upstream headers to them rather than replacing them.
 func (h *Handler) modifyResponse(resp *http.Response) error {
 	delete(resp.Header, "X-Request-Id")
+	if h.opts.CORS != nil {
+		stripUpstreamCORS(resp.Header)
+	}
 	return nil
 }
 

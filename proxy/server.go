@@ -36,6 +36,14 @@ type ServerConfig struct {
 	// WebhookPath serves Hasura's auth-webhook protocol on the client
 	// listener when set (off by default).
 	WebhookPath string `yaml:"webhook_path"`
+	// CORSDomain is Hasura's HASURA_GRAPHQL_CORS_DOMAIN (which overrides
+	// it): "*" (the default) or a comma-separated list of origins such as
+	// "https://app.example.com, https://*.example.com, http://localhost:3000".
+	// See CORS.
+	CORSDomain string `yaml:"cors_domain"`
+	// CORSDisabled is Hasura's HASURA_GRAPHQL_DISABLE_CORS: no CORS headers
+	// at all, and OPTIONS requests are forwarded to Hasura.
+	CORSDisabled bool `yaml:"cors_disabled"`
 	// TrustedProxies lists the peers (CIDRs or addresses) whose
 	// X-Forwarded-For may name the client IP that per-client limits use.
 	// Empty (the default): the client is always the TCP peer.
@@ -61,6 +69,7 @@ func DefaultServerConfig() ServerConfig {
 		ShutdownGrace:     20 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		MaxBodyBytes:      10 << 20,
+		CORSDomain:        corsDefaultDomain,
 	}
 }
 
@@ -109,7 +118,19 @@ func (c *ServerConfig) Validate() error {
 			add("webhook_path", "must not shadow a Hasura path")
 		}
 	}
+	if _, err := ParseCORS(c.CORSDomain, c.CORSDisabled); err != nil {
+		add("cors_domain", err.Error())
+	}
 	return errors.Join(errs...)
+}
+
+// CORS returns the parsed policy of a validated configuration.
+func (c *ServerConfig) CORS() *CORS {
+	p, err := ParseCORS(c.CORSDomain, c.CORSDisabled)
+	if err != nil {
+		return nil
+	}
+	return p
 }
 
 // NewServer returns the client-facing http.Server with every timeout set

@@ -64,7 +64,8 @@ type WebSocketConfig struct {
 	// ReadCookie reads the Cookie header of the upgrade request for
 	// authentication, like HASURA_GRAPHQL_WS_READ_COOKIE; off by default, as
 	// in Hasura, because any web page can open a socket that carries the
-	// user's cookies. Requires AllowedOrigins.
+	// user's cookies. Requires AllowedOrigins or a server.cors_domain list,
+	// which then stands in for AllowedOrigins (CheckReadCookie).
 	ReadCookie bool `yaml:"read_cookie"`
 	// AllowedOrigins, when not empty, refuses upgrades whose Origin header is
 	// not in the list (exact "scheme://host[:port]", case-insensitive) with
@@ -133,9 +134,6 @@ func (c *WebSocketConfig) Validate() error {
 		if _, ok := normalizeOrigin(o); !ok {
 			add(fmt.Sprintf("allowed_origins[%d]", i), "must be an origin such as https://app.example.com (scheme, host and optional port only), not %q", o)
 		}
-	}
-	if c.ReadCookie && len(c.AllowedOrigins) == 0 {
-		add("read_cookie", "requires websocket.allowed_origins: without an Origin check any web page could open a socket authenticated by the user's cookies")
 	}
 	return errors.Join(errs...)
 }
@@ -217,7 +215,7 @@ type wsProxy struct {
 
 func newWebSocketProxy(h *Handler, cfg WebSocketConfig) (*wsProxy, error) {
 	cfg = cfg.withDefaults()
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), CheckReadCookie(cfg, h.opts.CORS)); err != nil {
 		return nil, err
 	}
 	p := &wsProxy{
@@ -387,6 +385,13 @@ func (p *wsProxy) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 				writeJSONError(w, http.StatusBadRequest, wsErrorBody(auth.CodeAccessDenied, "received origin header does not match configured CORS domains"))
 				return
 			}
+		}
+	} else if p.cfg.ReadCookie {
+		// CheckReadCookie made sure the CORS policy is an origin list.
+		if o := r.Header.Get("Origin"); o != "" && !p.h.opts.CORS.Allows(o) {
+			x.upErr = "origin not allowed"
+			writeJSONError(w, http.StatusBadRequest, wsErrorBody(auth.CodeAccessDenied, "received origin header does not match configured CORS domains"))
+			return
 		}
 	}
 	proto, echo := chooseSubprotocol(r.Header)

@@ -1438,9 +1438,6 @@ func TestWebSocketConfigValidate(t *testing.T) {
 			`websocket.allowed_origins[0]: must be an origin such as https://app.example.com (scheme, host and optional port only), not "app.example.com"`,
 			`websocket.allowed_origins[1]:`, `websocket.allowed_origins[2]:`, `websocket.allowed_origins[3]:`, `websocket.allowed_origins[4]:`,
 		}},
-		{"cookie without origins", func(c *WebSocketConfig) { c.ReadCookie = true }, []string{
-			"websocket.read_cookie: requires websocket.allowed_origins",
-		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := DefaultWebSocketConfig()
