@@ -65,7 +65,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		fmt.Fprint(stderr, verifyUsage)
 		fs.PrintDefaults()
 	}
-	configPath := fs.String("config", "config.yaml", "configuration file, as for the proxy")
+	configPath := fs.String("config", "", "configuration file, as for the proxy (default ./config.yaml if it exists, else the environment alone)")
 	role := fs.String("role", "", "the X-Hasura-Role the client sends (empty: the token's default role)")
 	as := fs.String("as", "", `where the client sends the token: "authorization", "cookie:NAME" or "header:NAME" (default: where the first configured secret reads it)`)
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the jwk_url keys")
@@ -102,15 +102,15 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	getenv := func(k string) string {
+	lookup := func(k string) (string, bool) {
 		if k == envAdminSecret {
-			return ownSecret
+			return ownSecret, true
 		}
-		return os.Getenv(k)
+		return os.LookupEnv(k)
 	}
-	cfg, err := loadConfig(*configPath, getenv)
+	cfg, src, err := resolveConfig(*configPath, lookup)
 	if err != nil {
-		fmt.Fprintf(stderr, "configuration %s is invalid:\n", *configPath)
+		fmt.Fprintf(stderr, "configuration %s is invalid:\n", src)
 		for _, line := range splitErrors(err) {
 			fmt.Fprintln(stderr, "  -", line)
 		}
