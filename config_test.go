@@ -53,6 +53,15 @@ func TestInvalidConfigs(t *testing.T) {
 			"websocket.init_timeout: must be positive",
 			"websocket.allowed_origins[0]: must be an origin such as https://app.example.com",
 		}},
+		{"invalid-first-hour.yml", []string{
+			"server.listn: unknown key; did you mean listen?",
+			"server.read_timeout: 300 is a number; write a duration such as 1m",
+			"auth.jwks.refresh_interval: 300 is a number; write a duration such as 5m",
+			"logs: unknown key; did you mean log?",
+			"auth.array_claims: must be reject or postgres",
+		}},
+		{"invalid-env-required.yml", []string{"upstream.url: environment variable UNSET_HASURA_URL is not set or empty: set UNSET_HASURA_URL to Hasura's URL"}},
+		{"invalid-shapes.yml", []string{"upstream.admin_secret: this is a mapping, not a string"}},
 		{"invalid-duration.yml", []string{"server.read_header_timeout: 10 is a number; write a duration such as 10s (line 1)"}},
 	}
 	for _, tt := range tests {

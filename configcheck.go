@@ -14,6 +14,7 @@ package main
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -45,6 +46,7 @@ func (c *shapeChecker) add(path string, n *yaml.Node, format string, args ...any
 }
 
 var (
+	yamlErrorPrefix = regexp.MustCompile(`^(yaml: )?(line \d+: )?`)
 	durationType    = reflect.TypeFor[time.Duration]()
 	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 )
@@ -75,7 +77,8 @@ func (c *shapeChecker) check(n *yaml.Node, t reflect.Type, def reflect.Value, pa
 	if t.Kind() == reflect.Interface || reflect.PointerTo(t).Implements(unmarshalerType) {
 		// Types that decode themselves: let them say what is wrong.
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			c.add(path, n, "%s", hideYAMLValues(err).Error())
+			// The line is added once, at the end, like every problem's.
+			c.add(path, n, "%s", yamlErrorPrefix.ReplaceAllString(hideYAMLValues(err).Error(), ""))
 			return false
 		}
 		return true
@@ -152,7 +155,10 @@ func (c *shapeChecker) checkStruct(n *yaml.Node, t reflect.Type, def reflect.Val
 // checkScalar decodes n into a fresh value of t, as the real decode will.
 func (c *shapeChecker) checkScalar(n *yaml.Node, t reflect.Type, def reflect.Value, path string) bool {
 	isString := t.Kind() == reflect.String
-	if n.Kind == yaml.ScalarNode && n.Decode(reflect.New(t).Interface()) == nil {
+	isInt := reflect.Int <= t.Kind() && t.Kind() <= reflect.Uint64
+	// The decoder truncates 1.5 into an int field; a fraction is a mistake.
+	fraction := isInt && n.ShortTag() == "!!float" && strings.ContainsAny(n.Value, ".eE")
+	if n.Kind == yaml.ScalarNode && !fraction && n.Decode(reflect.New(t).Interface()) == nil {
 		return true
 	}
 	switch {
@@ -164,7 +170,9 @@ func (c *shapeChecker) checkScalar(n *yaml.Node, t reflect.Type, def reflect.Val
 		c.add(path, n, "%s; write true or false", describeNode(n, "true or false"))
 	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
 		c.add(path, n, "%s; write a number such as %s", describeNode(n, "a number"), example(def, "5"))
-	case reflect.Int <= t.Kind() && t.Kind() <= reflect.Uint64:
+	case fraction:
+		c.add(path, n, "%s, not a whole number; write a whole number such as %s", describeNode(n, "a whole number"), example(def, "1024"))
+	case isInt:
 		c.add(path, n, "%s; write a whole number such as %s", describeNode(n, "a whole number"), example(def, "1024"))
 	default:
 		c.add(path, n, "%s", describeNode(n, "valid here"))
@@ -350,13 +358,30 @@ func problemPath(msg string) string {
 	return p
 }
 
-// coveredBy reports whether path is at or under one of the removed paths:
-// its validation error would only repeat (or follow from) the shape error.
+// coveredBy reports whether path is at, under or directly above one of the
+// removed paths: its validation error would only repeat (or follow from) the
+// shape error ("auth.jwt_secret: key and jwk_url both cannot be empty" after
+// auth.jwt_secret.jwk_url was refused).
 func coveredBy(path string, removed []shapeProblem) bool {
+	if path == "" {
+		return false
+	}
 	for _, r := range removed {
 		if path == r.path || strings.HasPrefix(path, r.path+".") || strings.HasPrefix(path, r.path+"[") {
 			return true
 		}
+		if parent, _, ok := cutLast(r.path); ok && parent == path {
+			return true
+		}
 	}
 	return false
+}
+
+// cutLast splits a YAML path before its last element: "a.b[0]" is "a.b".
+func cutLast(path string) (string, string, bool) {
+	i := strings.LastIndexAny(path, ".[")
+	if i <= 0 {
+		return "", "", false
+	}
+	return path[:i], path[i:], true
 }

@@ -47,7 +47,7 @@ the keys and rules of the configuration, and prints the decision, the Hasura
 error a client would get, the token's header and claims, the time left
 before exp, and the session headers that would be sent to Hasura (admin
 secret redacted). Exit status: 0 allowed, 1 refused, 2 usage or
-configuration error.
+configuration error, or keys that could not be fetched from jwk_url.
 
 `
 
@@ -142,15 +142,28 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		stop()
 		wg.Wait()
 	}()
+	// Without the keys the proxy would hold, a decision would be about
+	// their absence, not about the token: say so and stop. WaitFetched
+	// answers after the first fetch (bounded by auth.jwks.fetch_timeout).
 	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
-	keysErr := v.authn.WaitReady(waitCtx)
+	keysErr := v.authn.WaitFetched(waitCtx)
+	timedOut := waitCtx.Err() != nil
 	cancel()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if keysErr != nil {
+		if timedOut {
+			fmt.Fprintf(stderr, "hasura-auth-proxy verify: keys not loaded within -timeout %s: %v\n", *timeout, keysErr)
+			return exitCode(2)
+		}
+		for _, line := range splitErrors(keysErr) {
+			fmt.Fprintln(stderr, "hasura-auth-proxy verify:", line)
+		}
+		return exitCode(2)
+	}
 
 	r := v.check(ctx, header)
-	r.keysErr = keysErr
 	r.location = loc
 	r.role = *role
 	r.print(stdout, token, time.Now())
@@ -301,7 +314,6 @@ type verifyResult struct {
 	body    []byte // the proxy's body on /v1/graphql when refused
 	sent    http.Header
 
-	keysErr  error
 	location string
 	role     string
 }
@@ -352,10 +364,6 @@ func (r *verifyResult) print(w io.Writer, token string, now time.Time) {
 		printTimes(w, claims, now)
 	}
 	p("\n")
-
-	if r.keysErr != nil {
-		p("warning: the keys were not loaded in time; the proxy would answer the same until they are:\n  %v\n\n", r.keysErr)
-	}
 
 	if r.err == nil {
 		s := r.session
