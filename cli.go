@@ -49,11 +49,16 @@ type buildInfo struct {
 
 // readBuildInfo reads the build information the Go toolchain embedded.
 func readBuildInfo() buildInfo {
-	b := buildInfo{Version: "(devel)", Revision: "unknown", GoVersion: runtime.Version()}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return b
+		return buildInfo{Version: "(devel)", Revision: "unknown", GoVersion: runtime.Version()}
 	}
+	return readBuildInfoFrom(bi)
+}
+
+// readBuildInfoFrom extracts what buildInfo holds from bi.
+func readBuildInfoFrom(bi *debug.BuildInfo) buildInfo {
+	b := buildInfo{Version: "(devel)", Revision: "unknown", GoVersion: runtime.Version()}
 	if bi.Main.Version != "" {
 		b.Version = bi.Main.Version
 	}

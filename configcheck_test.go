@@ -1,6 +1,8 @@
 package main
 
 import (
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +159,18 @@ func TestShippedConfigWarns(t *testing.T) {
 	}
 	if w := configWarnings(cfg); len(w) != 0 {
 		t.Errorf("warnings = %q; want none with CLERK_FRONTEND_API set", w)
+	}
+}
+
+func TestReadBuildInfoFrom(t *testing.T) {
+	bi := &debug.BuildInfo{GoVersion: "go1.26.1", Main: debug.Module{Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.modified", Value: "true"}}}
+	got := readBuildInfoFrom(bi)
+	if got.Version != "v1.2.3" || got.revisionLabel() != "0123abcd-modified" || got.GoVersion != "go1.26.1" {
+		t.Errorf("readBuildInfoFrom = %+v; want v1.2.3, 0123abcd-modified, go1.26.1", got)
+	}
+	got = readBuildInfoFrom(&debug.BuildInfo{})
+	if got.Version != "(devel)" || got.revisionLabel() != "unknown" || got.GoVersion != runtime.Version() {
+		t.Errorf("readBuildInfoFrom(empty) = %+v; want (devel), unknown, %s", got, runtime.Version())
 	}
 }
