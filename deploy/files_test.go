@@ -677,9 +677,10 @@ type prometheusRule struct {
 }
 
 type kustomization struct {
-	typeMeta  `yaml:",inline"`
-	Namespace string   `yaml:"namespace"`
-	Resources []string `yaml:"resources"`
+	typeMeta   `yaml:",inline"`
+	Namespace  string   `yaml:"namespace"`
+	Resources  []string `yaml:"resources"`
+	Components []string `yaml:"components"`
 	Labels    []struct {
 		Pairs            map[string]string `yaml:"pairs"`
 		IncludeSelectors bool              `yaml:"includeSelectors"`
