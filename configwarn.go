@@ -12,7 +12,8 @@ const placeholderClerkHost = "example.clerk.accounts.dev"
 
 // configWarnings lists what is valid but almost certainly not meant: the
 // placeholder Clerk host, and issuers or authorized parties that no Clerk
-// token can match. -check-config prints them and serve logs them; they do
+// token can match (http:// on a loopback host is left alone: development
+// origins and local test issuers). -check-config prints them and serve logs them; they do
 // not stop the proxy. Issuers and origins are not secrets; jwk_url is shown
 // by host only.
 func configWarnings(c *fileConfig) []string {
@@ -34,7 +35,7 @@ func configWarnings(c *fileConfig) []string {
 			out = append(out, prefix+".issuer: "+placeholderClerkHost+" is the example's placeholder; "+
 				"write your Frontend API URL, e.g. https://clerk.your-app.com")
 		}
-		if !strings.HasPrefix(s.Issuer, "https://") {
+		if !strings.HasPrefix(s.Issuer, "https://") && !isLocalHTTPOrigin(s.Issuer) {
 			out = append(out, fmt.Sprintf("%s.issuer: %q %s; Clerk's iss is the Frontend API URL, e.g. https://clerk.your-app.com, "+
 				"so no Clerk token matches this issuer", prefix, s.Issuer, schemeProblem(s.Issuer)))
 		}
@@ -58,8 +59,8 @@ func schemeProblem(v string) string {
 	return "is not https://"
 }
 
-// isLocalHTTPOrigin reports an http:// origin on a loopback host, which a
-// development app legitimately has.
+// isLocalHTTPOrigin reports an http:// URL on a loopback host, which a
+// development app (or a local test issuer, as in the demo) legitimately has.
 func isLocalHTTPOrigin(o string) bool {
 	u, err := url.Parse(o)
 	if err != nil || u.Scheme != "http" {

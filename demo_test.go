@@ -405,8 +405,13 @@ func TestDemo(t *testing.T) {
 		_ = c.Close()
 		t.Errorf("the proxy still listens on %s", proxyAddr)
 	}
-	if !strings.Contains(stderr.String(), `"msg":"request"`) {
-		t.Errorf("no access log on stderr:\n%s", stderr.String())
+	// Human-readable logs (log.format console) whose first line is short.
+	if !regexp.MustCompile(`(?m)^\S+\tINFO\tproxy\trequest\t\{`).MatchString(stderr.String()) {
+		t.Errorf("no console-format access log on stderr:\n%s", stderr.String())
+	}
+	first, _, _ := strings.Cut(stderr.String(), "\n")
+	if !strings.Contains(first, "\tmain\tstarting\t") || len(first) > 600 || strings.Contains(first, `"config":`) {
+		t.Errorf("first log line (%d bytes) = %q; want the short console starting line without the configuration", len(first), first)
 	}
 }
 
