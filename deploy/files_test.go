@@ -681,7 +681,7 @@ type kustomization struct {
 	Namespace  string   `yaml:"namespace"`
 	Resources  []string `yaml:"resources"`
 	Components []string `yaml:"components"`
-	Labels    []struct {
+	Labels     []struct {
 		Pairs            map[string]string `yaml:"pairs"`
 		IncludeSelectors bool              `yaml:"includeSelectors"`
 		IncludeTemplates bool              `yaml:"includeTemplates"`
