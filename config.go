@@ -98,9 +98,10 @@ func parseConfigLookup(data []byte, lookup func(string) (string, bool)) (*fileCo
 	if len(doc.Content) > 0 {
 		root := doc.Content[0]
 		var expandErrs []shapeProblem
-		expandNode(root, "", lookup, &expandErrs)
-		expandErrs = append(expandErrs, inlineJSONSecrets(&doc)...)
-		shape := checkShape(root, cfg)
+		expanded := map[*yaml.Node]bool{}
+		expandNode(root, "", lookup, expanded, &expandErrs)
+		expandErrs = append(expandErrs, inlineJSONSecrets(&doc, expanded)...)
+		shape := checkShape(root, cfg, expanded)
 		if root.Kind != yaml.MappingNode {
 			return nil, shape[0]
 		}
@@ -111,11 +112,11 @@ func parseConfigLookup(data []byte, lookup func(string) (string, bool)) (*fileCo
 		// yaml.Node.Decode cannot refuse unknown keys; re-encode and decode
 		// with KnownFields so a misspelt key is an error, not a default.
 		// checkShape removed what it reported, so this is a safety net.
-		expanded, err := yaml.Marshal(&doc)
+		pruned, err := yaml.Marshal(&doc)
 		if err != nil {
 			return nil, fmt.Errorf("invalid YAML: %w", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(expanded))
+		dec := yaml.NewDecoder(bytes.NewReader(pruned))
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil {
 			errs = append(errs, fmt.Errorf("invalid configuration: %w", hideYAMLValues(err)))
@@ -173,7 +174,7 @@ func hideYAMLValues(err error) error {
 // stays a plain string. A value that cannot be expanded is reported under
 // its YAML path and replaced by null, so the rest of the document is still
 // checked.
-func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool), errs *[]shapeProblem) {
+func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool), expanded map[*yaml.Node]bool, errs *[]shapeProblem) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		v, err := expandEnvLookup(n.Value, lookup)
@@ -188,6 +189,7 @@ func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool), e
 		}
 		if v != n.Value {
 			n.Value = v
+			expanded[n] = true
 			// A quoted value stays a string whatever it holds; a plain
 			// one is typed again from its new text (sizes, booleans).
 			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
@@ -198,15 +200,15 @@ func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool), e
 		}
 	case yaml.MappingNode:
 		for i := 1; i < len(n.Content); i += 2 {
-			expandNode(n.Content[i], joinPath(path, n.Content[i-1].Value), lookup, errs)
+			expandNode(n.Content[i], joinPath(path, n.Content[i-1].Value), lookup, expanded, errs)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			expandNode(c, fmt.Sprintf("%s[%d]", path, i), lookup, errs)
+			expandNode(c, fmt.Sprintf("%s[%d]", path, i), lookup, expanded, errs)
 		}
 	default:
 		for _, c := range n.Content {
-			expandNode(c, path, lookup, errs)
+			expandNode(c, path, lookup, expanded, errs)
 		}
 	}
 }
@@ -293,7 +295,7 @@ func isEnvNameByte(c byte, i int) bool {
 // JSON string (the value of HASURA_GRAPHQL_JWT_SECRET pasted in quotes): the
 // string is parsed and put in place of the scalar, so strict decoding still
 // applies to its fields.
-func inlineJSONSecrets(doc *yaml.Node) []shapeProblem {
+func inlineJSONSecrets(doc *yaml.Node, expanded map[*yaml.Node]bool) []shapeProblem {
 	root := doc.Content[0]
 	authNode := mappingValue(root, "auth")
 	if authNode == nil {
@@ -313,8 +315,19 @@ func inlineJSONSecrets(doc *yaml.Node) []shapeProblem {
 			continue
 		}
 		*n = *inner.Content[0]
+		if expanded[n] {
+			markExpanded(n, expanded)
+		}
 	}
 	return problems
+}
+
+// markExpanded marks every node under n as coming from the environment.
+func markExpanded(n *yaml.Node, expanded map[*yaml.Node]bool) {
+	expanded[n] = true
+	for _, c := range n.Content {
+		markExpanded(c, expanded)
+	}
 }
 
 func mappingValue(m *yaml.Node, key string) *yaml.Node {

@@ -39,6 +39,9 @@ func (p shapeProblem) Error() string {
 // shapeChecker collects problems of one document.
 type shapeChecker struct {
 	problems []shapeProblem
+	// expanded are the scalars whose text came from the environment: their
+	// value is never quoted, whatever it looks like.
+	expanded map[*yaml.Node]bool
 }
 
 func (c *shapeChecker) add(path string, n *yaml.Node, format string, args ...any) {
@@ -53,9 +56,10 @@ var (
 
 // checkShape checks the document root against the type of defaults and
 // removes what cannot be decoded. defaults supplies the examples in the
-// messages ("write a duration such as 10s").
-func checkShape(root *yaml.Node, defaults any) []shapeProblem {
-	c := &shapeChecker{}
+// messages ("write a duration such as 10s"). The values of expanded nodes
+// (from ${...}) are never quoted.
+func checkShape(root *yaml.Node, defaults any, expanded map[*yaml.Node]bool) []shapeProblem {
+	c := &shapeChecker{expanded: expanded}
 	v := reflect.ValueOf(defaults)
 	if root.Kind != yaml.MappingNode {
 		c.add("(top level)", root, "the configuration must be a mapping of sections: %s", strings.Join(yamlKeys(v.Type()), ", "))
@@ -95,14 +99,14 @@ func (c *shapeChecker) check(n *yaml.Node, t reflect.Type, def reflect.Value, pa
 			break
 		}
 		if n.Kind != yaml.MappingNode {
-			c.add(path, n, "%s; write a mapping with the keys %s", describeNode(n, "a mapping"), strings.Join(yamlKeys(t), ", "))
+			c.add(path, n, "%s; write a mapping with the keys %s", c.describe(n, "a mapping"), strings.Join(yamlKeys(t), ", "))
 			return false
 		}
 		c.checkStruct(n, t, def, path)
 		return true
 	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
-			c.add(path, n, "%s; write a list: [a, b], or one \"- item\" line each", describeNode(n, "a list"))
+			c.add(path, n, "%s; write a list: [a, b], or one \"- item\" line each", c.describe(n, "a list"))
 			return false
 		}
 		ok := true
@@ -112,7 +116,7 @@ func (c *shapeChecker) check(n *yaml.Node, t reflect.Type, def reflect.Value, pa
 		return ok
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			c.add(path, n, "%s; write a mapping", describeNode(n, "a mapping"))
+			c.add(path, n, "%s; write a mapping", c.describe(n, "a mapping"))
 			return false
 		}
 		ok := true
@@ -163,28 +167,31 @@ func (c *shapeChecker) checkScalar(n *yaml.Node, t reflect.Type, def reflect.Val
 	}
 	switch {
 	case t == durationType:
-		c.add(path, n, "%s; write a duration such as %s", describeNode(n, "a duration"), example(def, "5m"))
+		c.add(path, n, "%s; write a duration such as %s", c.describe(n, "a duration"), example(def, "5m"))
 	case isString:
-		c.add(path, n, "%s; write a string (quote it if it holds : or #)", describeNode(n, "a string"))
+		c.add(path, n, "%s; write a string (quote it if it holds : or #)", c.describe(n, "a string"))
 	case t.Kind() == reflect.Bool:
-		c.add(path, n, "%s; write true or false", describeNode(n, "true or false"))
+		c.add(path, n, "%s; write true or false", c.describe(n, "true or false"))
 	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
-		c.add(path, n, "%s; write a number such as %s", describeNode(n, "a number"), example(def, "5"))
+		c.add(path, n, "%s; write a number such as %s", c.describe(n, "a number"), example(def, "5"))
 	case fraction:
-		c.add(path, n, "%s, not a whole number; write a whole number such as %s", describeNode(n, "a whole number"), example(def, "1024"))
+		c.add(path, n, "%s, not a whole number; write a whole number such as %s", c.describe(n, "a whole number"), example(def, "1024"))
 	case isInt:
-		c.add(path, n, "%s; write a whole number such as %s", describeNode(n, "a whole number"), example(def, "1024"))
+		c.add(path, n, "%s; write a whole number such as %s", c.describe(n, "a whole number"), example(def, "1024"))
 	default:
-		c.add(path, n, "%s", describeNode(n, "valid here"))
+		c.add(path, n, "%s", c.describe(n, "valid here"))
 	}
 	return false
 }
 
-// describeNode says what the document holds at n where want was expected,
+// describe says what the document holds at n where want was expected,
 // without quoting text, which may be a secret pasted under the wrong key.
 // Short numbers and booleans are quoted: "300 is a number" says exactly what
 // went wrong.
-func describeNode(n *yaml.Node, want string) string {
+func (c *shapeChecker) describe(n *yaml.Node, want string) string {
+	if c.expanded[n] && n.Kind == yaml.ScalarNode {
+		return "this value (from the environment) is not " + want
+	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "this is a mapping, not " + want

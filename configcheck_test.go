@@ -85,7 +85,7 @@ func TestShapeFollowsGoTypes(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []string
-			for _, p := range checkShape(n.Content[0], defaults) {
+			for _, p := range checkShape(n.Content[0], defaults, nil) {
 				got = append(got, p.Error())
 			}
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
@@ -172,5 +172,14 @@ func TestReadBuildInfoFrom(t *testing.T) {
 	got = readBuildInfoFrom(&debug.BuildInfo{})
 	if got.Version != "(devel)" || got.revisionLabel() != "unknown" || got.GoVersion != runtime.Version() {
 		t.Errorf("readBuildInfoFrom(empty) = %+v; want (devel), unknown, %s", got, runtime.Version())
+	}
+}
+
+func TestShapeNeverQuotesEnvironmentJSON(t *testing.T) {
+	doc := "upstream: {admin_secret: a}\nauth: {jwt_secret: \"${J}\"}\n"
+	_, err := parseConfig([]byte(doc), envMap(map[string]string{"J": `{"jwk_url":"https://x.test/jwks","header":4711}`}))
+	want := "auth.jwt_secret.header: this value (from the environment) is not a mapping; write a mapping with the keys type, name"
+	if err == nil || strings.Contains(err.Error(), "4711") || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v; want %q and no 4711", err, want)
 	}
 }
