@@ -381,3 +381,69 @@ func postGraphQL(t *testing.T, base, token string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestInstallPutsCommandOnPath replays the Quickstart after a fresh clone:
+// `make install` (go install .) puts hasura-auth-proxy on PATH, and the
+// README says to run it before the first hasura-auth-proxy command.
+func TestInstallPutsCommandOnPath(t *testing.T) {
+	needBinary(t)
+	makeTool, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("make is not installed")
+	}
+	gobin := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, makeTool, "install")
+	cmd.Env = append(os.Environ(), "GOBIN="+gobin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	if _, err := exec.LookPath(filepath.Join(gobin, "hasura-auth-proxy")); err != nil {
+		t.Fatalf("make install put no hasura-auth-proxy in GOBIN: %v", err)
+	}
+	env := []string{"PATH=" + gobin + string(os.PathListSeparator) + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	// As the Quickstart types it: a shell finds the command on PATH.
+	onPath := exec.CommandContext(ctx, "/bin/sh", "-c", "hasura-auth-proxy version")
+	onPath.Env = env
+	onPath.Dir = t.TempDir()
+	if out, err := onPath.CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "hasura-auth-proxy ") {
+		t.Errorf("hasura-auth-proxy version from PATH: %v\n%s", err, out)
+	}
+
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, quick, _ := strings.Cut(string(readme), "## Quickstart with Clerk")
+	install := strings.Index(quick, "go install .")
+	first := strings.Index(quick, "   hasura-auth-proxy ")
+	if install < 0 || first < 0 || install > first {
+		t.Errorf("the Quickstart runs hasura-auth-proxy (at %d) before telling to go install . (at %d)", first, install)
+	}
+}
+
+// TestImageHealthcheckAddress: the image's HEALTHCHECK runs healthcheck
+// in /etc/hasura-auth-proxy, so it reads the shipped config.yaml with the
+// container's environment: the compose environment gives 127.0.0.1:9090.
+func TestImageHealthcheckAddress(t *testing.T) {
+	env := map[string]string{
+		"HASURA_GRAPHQL_ADMIN_SECRET": "s", "HASURA_GRAPHQL_URL": "http://hasura:8080",
+		"CLERK_FRONTEND_API": "clerk.app.example.test", "PROXY_LISTEN": ":8000", "PROXY_OPS_LISTEN": ":9090",
+	}
+	cfg, _, err := resolveConfig("config.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := probeAddr(cfg.Server.OpsListen); err != nil || got != "127.0.0.1:9090" {
+		t.Errorf("probe address = %q, %v; want 127.0.0.1:9090", got, err)
+	}
+	for in, want := range map[string]string{"[::]:9090": "[::1]:9090", "0.0.0.0:1": "127.0.0.1:1", "10.0.0.1:2": "10.0.0.1:2"} {
+		if got, err := probeAddr(in); err != nil || got != want {
+			t.Errorf("probeAddr(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := probeAddr("127.0.0.1:0"); err == nil {
+		t.Error("probeAddr(port 0) = nil error; want one (a chosen-at-start port cannot be probed)")
+	}
+}

@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return exitCode(1)
 	}
-	return serveFrom(ctx, cfg, src, stderr)
+	return serve(ctx, cfg, src, stderr)
 }
 
 // newProxyFlags is the flag set of the proxy itself; its usage is the

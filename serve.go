@@ -61,14 +61,10 @@ const (
 
 // serve runs the proxy until ctx is done, then drains in-flight requests
 // within server.shutdown_grace. Its startup line ("starting") names the bound
-// addresses, so a listen address of port 0 can be discovered from the log.
-func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
-	return serveFrom(ctx, cfg, configSource{}, logOut)
-}
-
-// serveFrom is serve for a configuration read from src, which the starting
-// line names (config_from) with the build (version, revision, goversion).
-func serveFrom(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Writer) error {
+// addresses, so a listen address of port 0 can be discovered from the log,
+// the build (version, revision, goversion) and where the configuration came
+// from (config_from: src).
+func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Writer) error {
 	log, err := newLogger(cfg.Log, logOut)
 	if err != nil {
 		return err
