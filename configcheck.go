@@ -12,6 +12,7 @@ package main
 // so that the rest decodes and is validated in the same run.
 
 import (
+	"encoding"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -52,6 +53,9 @@ var (
 	yamlErrorPrefix = regexp.MustCompile(`^(yaml: )?(line \d+: )?`)
 	durationType    = reflect.TypeFor[time.Duration]()
 	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	// textUnmarshalerType: go.yaml.in/yaml/v3 decodes a scalar into such a
+	// type with UnmarshalText.
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
 // checkShape checks the document root against the type of defaults and
@@ -86,6 +90,23 @@ func (c *shapeChecker) check(n *yaml.Node, t reflect.Type, def reflect.Value, pa
 			return false
 		}
 		return true
+	}
+	if reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		// Scalars parsed by the type itself (netip.Prefix, for example).
+		if n.Kind == yaml.ScalarNode {
+			err := n.Decode(reflect.New(t).Interface())
+			if err == nil {
+				return true
+			}
+			msg := yamlErrorPrefix.ReplaceAllString(hideYAMLValues(err).Error(), "")
+			if n.Value != "" {
+				msg = strings.ReplaceAll(msg, n.Value, "(value)")
+			}
+			c.add(path, n, "%s", msg)
+			return false
+		}
+		c.add(path, n, "%s; write it as one text value", c.describe(n, "a single value"))
+		return false
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -43,7 +44,8 @@ func TestEditDistanceAndClosest(t *testing.T) {
 // type-checked without any list to update.
 func TestShapeFollowsGoTypes(t *testing.T) {
 	type inner struct {
-		Origins []string `yaml:"origins"`
+		Origins []string       `yaml:"origins"`
+		Proxies []netip.Prefix `yaml:"proxies"`
 	}
 	type section struct {
 		Enabled  bool          `yaml:"enabled"`
@@ -66,7 +68,11 @@ func TestShapeFollowsGoTypes(t *testing.T) {
 		yaml string
 		want []string
 	}{
-		{"valid", "new_section: {enabled: true, interval: 1m, limit: 3, inner: {origins: [a]}, plain: x}\nextra: y\n", nil},
+		{"valid", "new_section: {enabled: true, interval: 1m, limit: 3, inner: {origins: [a], proxies: [10.0.0.0/8]}, plain: x}\nextra: y\n", nil},
+		{"text types", "new_section:\n  inner: {proxies: [10.0.0.0/33, {a: b}]}\n", []string{
+			"new_section.inner.proxies[0]: netip.ParsePrefix(\"(value)\"): prefix length out of range (line 2)",
+			"new_section.inner.proxies[1]: this is a mapping, not a single value; write it as one text value (line 2)",
+		}},
 		{"unknown keys", "new_section: {enabeld: true, skipped: x}\nextr: y\n", []string{
 			"new_section.enabeld: unknown key; did you mean enabled? (line 1)",
 			"new_section.skipped: unknown key; new_section takes enabled, interval, limit, inner, plain (line 1)",
