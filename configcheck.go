@@ -162,6 +162,13 @@ func (c *shapeChecker) checkStruct(n *yaml.Node, t reflect.Type, def reflect.Val
 		}
 		f, known := fields[k.Value]
 		if !known {
+			if elem := inlineMapElem(t); elem != nil {
+				// An ",inline" map takes every other key.
+				if c.check(v, elem, reflect.Value{}, joinPath(path, k.Value)) {
+					kept = append(kept, k, v)
+				}
+				continue
+			}
 			c.add(joinPath(path, k.Value), k, "%s", unknownKeyMessage(k.Value, path, yamlKeys(t)))
 			continue
 		}
@@ -356,6 +363,19 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 		out[name] = f
 	}
 	return out
+}
+
+// inlineMapElem is the value type of t's ",inline" map field, which
+// collects the keys no field has, or nil.
+func inlineMapElem(t reflect.Type) reflect.Type {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		_, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.IsExported() && f.Type.Kind() == reflect.Map && strings.Contains(","+opts+",", ",inline,") {
+			return f.Type.Elem()
+		}
+	}
+	return nil
 }
 
 // yamlKeys lists the keys of struct t in declaration order.

@@ -189,3 +189,23 @@ func TestShapeNeverQuotesEnvironmentJSON(t *testing.T) {
 		t.Errorf("err = %v; want %q and no 4711", err, want)
 	}
 }
+
+// TestShapeInlineMap: a struct with an ",inline" map takes any other key,
+// and its values are checked against the map's value type.
+func TestShapeInlineMap(t *testing.T) {
+	type limits struct {
+		Default int            `yaml:"default"`
+		PerRole map[string]int `yaml:",inline"`
+	}
+	type doc struct {
+		Limits limits `yaml:"limits"`
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte("limits: {default: 1, editor: 5, viewer: lots}\n"), &n); err != nil {
+		t.Fatal(err)
+	}
+	got := checkShape(n.Content[0], doc{}, nil)
+	if len(got) != 1 || got[0].Error() != "limits.viewer: this is text; write a whole number such as 1024 (line 1)" {
+		t.Errorf("problems = %v; want only limits.viewer", got)
+	}
+}
