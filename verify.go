@@ -68,7 +68,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	configPath := fs.String("config", "", "configuration file, as for the proxy (default ./config.yaml if it exists, else the environment alone)")
 	role := fs.String("role", "", "the X-Hasura-Role the client sends (empty: the token's default role)")
 	as := fs.String("as", "", `where the client sends the token: "authorization", "cookie:NAME" or "header:NAME" (default: where the first configured secret reads it)`)
-	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the jwk_url keys")
+	timeout := fs.Duration("timeout", 10*time.Second, "the longest wait for the jwk_url keys (a failed first fetch, bounded by auth.jwks.fetch_timeout, ends it sooner)")
 
 	// Flags may come before or after the token.
 	var pos []string
