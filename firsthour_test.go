@@ -214,6 +214,17 @@ func TestBinaryEnvironmentOnly(t *testing.T) {
 		t.Errorf("Hasura did not get the request with the admin secret from HASURA_GRAPHQL_ADMIN_SECRET")
 	}
 
+	// verify and healthcheck read the same environment.
+	if r := runBin(t, dir, env, "verify", tok); r.code != 0 || !strings.Contains(r.stdout, "decision: ALLOWED") {
+		t.Errorf("verify from the environment: exit %d, stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	_, opsPort, _ := net.SplitHostPort(strings.TrimPrefix(p.ops, "http://"))
+	hcEnv := append(env[:len(env):len(env)], "PROXY_OPS_LISTEN=127.0.0.1:"+opsPort)
+	eventually(t, "ready", func() bool { s, _ := get(t, p.ops+"/readyz"); return s == 200 })
+	if r := runBin(t, dir, hcEnv, "healthcheck"); r.code != 0 || r.stdout != "ready\n" {
+		t.Errorf("healthcheck from the environment: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+
 	// Nothing set: every missing variable is named; no file is mentioned.
 	r := runBin(t, t.TempDir(), childEnv())
 	for _, w := range []string{
