@@ -5,6 +5,7 @@
 #                fuzz target, and the end-to-end suite
 #   make test    the Go tests with the race detector
 #   make fuzz    the fuzz smoke runs only (FUZZTIME=1m make fuzz for longer)
+#   make install go install . : hasura-auth-proxy in $(go env GOPATH)/bin
 #
 # Tools are installed into ./bin at pinned versions; nothing else is needed
 # beyond Go and (for e2e) Node.js with npm and Chromium (/usr/bin/chromium
@@ -132,3 +133,9 @@ BENCHFLAGS ?=
 .PHONY: bench
 bench:
 	cd bench && $(GO) run . -repo .. $(BENCHFLAGS)
+
+# make install: the binary on PATH (in $(go env GOBIN), else $(go env
+# GOPATH)/bin), so the README's Quickstart commands exist.
+.PHONY: install
+install:
+	$(GO) install .

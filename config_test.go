@@ -24,8 +24,8 @@ func TestInvalidConfigs(t *testing.T) {
 		file string
 		want []string
 	}{
-		{"invalid-unknown-key.yml", []string{"field lisen not found"}},
-		{"invalid-unknown-secret-field.yml", []string{"field issuers not found"}},
+		{"invalid-unknown-key.yml", []string{"server.lisen: unknown key; did you mean listen?"}},
+		{"invalid-unknown-secret-field.yml", []string{"auth.jwt_secret.issuers: unknown key; did you mean issuer?"}},
 		{"invalid-no-admin-secret.yml", []string{"upstream.admin_secret: required (set HASURA_GRAPHQL_ADMIN_SECRET)"}},
 		{"invalid-key-and-url.yml", []string{"auth.jwt_secret: key, jwk_url both cannot be present"}},
 		{"invalid-neither-key-nor-url.yml", []string{"auth.jwt_secret: key and jwk_url both cannot be empty"}},
@@ -53,7 +53,16 @@ func TestInvalidConfigs(t *testing.T) {
 			"websocket.init_timeout: must be positive",
 			"websocket.allowed_origins[0]: must be an origin such as https://app.example.com",
 		}},
-		{"invalid-duration.yml", []string{"line 1: cannot unmarshal !!int (value hidden) into time.Duration"}},
+		{"invalid-first-hour.yml", []string{
+			"server.listn: unknown key; did you mean listen?",
+			"server.read_timeout: 300 is a number; write a duration such as 1m",
+			"auth.jwks.refresh_interval: 300 is a number; write a duration such as 5m",
+			"logs: unknown key; did you mean log?",
+			"auth.array_claims: must be reject or postgres",
+		}},
+		{"invalid-env-required.yml", []string{"upstream.url: environment variable UNSET_HASURA_URL is not set or empty: set UNSET_HASURA_URL to Hasura's URL"}},
+		{"invalid-shapes.yml", []string{"upstream.admin_secret: this is a mapping, not a string"}},
+		{"invalid-duration.yml", []string{"server.read_header_timeout: 10 is a number; write a duration such as 10s (line 1)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -308,7 +317,7 @@ func TestPlainExpansionKeepsValues(t *testing.T) {
 func TestTypeErrorsHideValues(t *testing.T) {
 	doc := "server:\n  max_body_bytes: hskey-0123456789abcdef\nupstream: {url: \"http://127.0.0.1:8080\", admin_secret: a}\n"
 	_, err := parseConfig([]byte(doc), noEnv)
-	if err == nil || strings.Contains(err.Error(), "hskey") || !strings.Contains(err.Error(), "line 2: cannot unmarshal !!str (value hidden) into int64") {
+	if err == nil || strings.Contains(err.Error(), "hskey") || !strings.Contains(err.Error(), "server.max_body_bytes: this is text; write a whole number such as 10485760 (line 2)") {
 		t.Errorf("error %v", err)
 	}
 }

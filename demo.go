@@ -79,6 +79,9 @@ type demoOptions struct {
 	cmd string
 	// subInterval paces the stand-in's subscription events.
 	subInterval time.Duration
+	// moved says, by flag name, why a default address was replaced by a
+	// free port ("" when it was not).
+	moved map[string]string
 }
 
 // runDemo is `hasura-auth-proxy demo`.
@@ -104,13 +107,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	o := demoOptions{ttl: *ttl, cmd: demoCommand(), subInterval: time.Second}
+	o := demoOptions{ttl: *ttl, cmd: demoCommand(), subInterval: time.Second, moved: map[string]string{}}
 	var err error
-	if o.listen, err = demoAddr(*listen, set["listen"]); err != nil {
+	if o.listen, o.moved["listen"], err = demoPick(*listen, set["listen"]); err != nil {
 		fmt.Fprintln(stderr, "hasura-auth-proxy demo: -listen:", err)
 		return exitCode(2)
 	}
-	if o.opsListen, err = demoAddr(*opsListen, set["ops-listen"]); err != nil {
+	if o.opsListen, o.moved["ops-listen"], err = demoPick(*opsListen, set["ops-listen"]); err != nil {
 		fmt.Fprintln(stderr, "hasura-auth-proxy demo: -ops-listen:", err)
 		return exitCode(2)
 	}
@@ -137,28 +140,56 @@ func demoCommand() string {
 // default port with an ephemeral one. Port 0 is kept: the proxy's startup
 // line tells the port it got.
 func demoAddr(addr string, explicit bool) (string, error) {
+	a, _, err := demoPick(addr, explicit)
+	return a, err
+}
+
+// demoPick is demoAddr that also says why a taken default was replaced
+// ("127.0.0.1:8000 is taken (bind: address already in use)"), or "".
+func demoPick(addr string, explicit bool) (string, string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return "", fmt.Errorf("%s: the demo listens on 127.0.0.1 only", addr)
+		return "", "", fmt.Errorf("%s: the demo listens on 127.0.0.1 only", addr)
 	}
 	if host == "localhost" {
-		addr = net.JoinHostPort("127.0.0.1", port)
+		host = "127.0.0.1"
+		addr = net.JoinHostPort(host, port)
 	}
 	if port == "0" {
-		return addr, nil
+		return addr, "", nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		if explicit {
-			return "", err
+			return "", "", err
 		}
-		return net.JoinHostPort(host, "0"), nil
+		why := err.Error()
+		if oe, ok := errors.AsType[*net.OpError](err); ok && oe.Err != nil {
+			why = oe.Err.Error()
+		}
+		note := fmt.Sprintf("%s is taken (%s)", addr, why)
+		if port == "9090" {
+			note += "; 9090 is also Prometheus's default port"
+		}
+		return net.JoinHostPort(host, "0"), note, nil
 	}
 	_ = ln.Close()
-	return addr, nil
+	return addr, "", nil
+}
+
+// demoMovedNotes are the banner's lines about default ports that were
+// taken, with the ports used instead.
+func demoMovedNotes(o demoOptions, a demoAddrs) []string {
+	var notes []string
+	for _, m := range []struct{ flag, got string }{{"listen", a.listen}, {"ops-listen", a.ops}} {
+		if why := o.moved[m.flag]; why != "" {
+			notes = append(notes, fmt.Sprintf("-%s: %s, so the demo uses %s instead (choose one with -%s ADDR)", m.flag, why, m.got, m.flag))
+		}
+	}
+	return notes
 }
 
 // demo runs everything until ctx is done.
@@ -218,14 +249,17 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 
 	proxyCtx, stopProxy := context.WithCancel(context.Background())
 	defer stopProxy()
+	// The proxy's log waits below the banner: it is held until the banner
+	// is printed (or the demo ends first).
 	logs := newStartupWatcher(stderr)
 	served := make(chan error, 1)
-	go func() { served <- serve(proxyCtx, cfg, logs) }()
+	go func() { served <- serve(proxyCtx, cfg, configSource{Path: cfgPath}, logs) }()
 	defer func() {
 		stopProxy()
 		if e := <-served; err == nil {
 			err = e
 		}
+		logs.release()
 	}()
 
 	var addrs demoAddrs
@@ -263,7 +297,9 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 		tokenUser: "alice",
 		tokenRole: "user",
 		page:      page,
+		moved:     demoMovedNotes(o, addrs),
 	})
+	logs.release()
 
 	select {
 	case <-ctx.Done():
@@ -299,21 +335,26 @@ auth:
   authorized_parties: [%[8]q]
 log:
   level: info
-  format: json
+  format: console
 `, o.cmd, o.listen, o.opsListen, demoWebhook, hasuraURL, issuerURL+"/.well-known/jwks.json", issuerURL, demoAZP)
 }
 
 // demoAddrs are the proxy's bound addresses.
 type demoAddrs struct{ listen, ops string }
 
-// startupWatcher passes the proxy's log through to w and reports the bound
-// addresses of its "starting" line (serve documents that line for port 0).
+// startupWatcher holds the proxy's log until release, then passes it
+// through to w, and reports the bound addresses of its "starting" line
+// (serve documents that line for port 0), in the JSON or the console format.
+// The held starting line loses its effective configuration (the demo prints
+// the configuration file's path instead): the first screen stays readable.
 type startupWatcher struct {
-	w       io.Writer
-	started chan demoAddrs
-	mu      sync.Mutex
-	partial []byte
-	seen    bool
+	w        io.Writer
+	started  chan demoAddrs
+	mu       sync.Mutex
+	partial  []byte
+	seen     bool
+	held     []byte
+	released bool
 }
 
 func newStartupWatcher(w io.Writer) *startupWatcher {
@@ -323,32 +364,86 @@ func newStartupWatcher(w io.Writer) *startupWatcher {
 func (s *startupWatcher) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	out := p
 	if !s.seen {
 		s.partial = append(s.partial, p...)
+		out = nil
 		for {
 			i := bytes.IndexByte(s.partial, '\n')
 			if i < 0 {
 				break
 			}
-			line := s.partial[:i]
-			var e struct {
-				Msg       string `json:"msg"`
-				Listen    string `json:"listen"`
-				OpsListen string `json:"ops_listen"`
-			}
-			if json.Unmarshal(line, &e) == nil && e.Msg == "starting" && e.Listen != "" && e.OpsListen != "" {
-				s.seen = true
-				s.partial = nil
-				s.started <- demoAddrs{listen: e.Listen, ops: e.OpsListen}
-				break
-			}
+			line := s.partial[:i+1]
 			s.partial = s.partial[i+1:]
+			if a, short, ok := parseStartingLine(line); ok && !s.seen {
+				s.seen = true
+				s.started <- a
+				line = short
+			}
+			out = append(out, line...)
 		}
-		if len(s.partial) > 1<<16 {
+		if s.seen {
+			out = append(out, s.partial...)
+			s.partial = nil
+		} else if len(s.partial) > 1<<16 {
+			out = append(out, s.partial...)
 			s.partial = nil
 		}
 	}
-	return s.w.Write(p)
+	if !s.released {
+		s.held = append(s.held, out...)
+		return len(p), nil
+	}
+	if _, err := s.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// release writes what was held and passes everything after it through.
+func (s *startupWatcher) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released {
+		return
+	}
+	s.released = true
+	held := append(s.held, s.partial...)
+	s.held, s.partial = nil, nil
+	if s.seen || len(held) > 0 {
+		_, _ = s.w.Write(held)
+	}
+}
+
+// parseStartingLine recognises serve's "starting" line, JSON or console
+// ("TIME\tLEVEL\tmain\tstarting\t{fields}"), and returns the bound
+// addresses and the line without its config field.
+func parseStartingLine(line []byte) (demoAddrs, []byte, bool) {
+	var fields map[string]json.RawMessage
+	prefix, body := []byte(nil), bytes.TrimSpace(line)
+	if json.Unmarshal(body, &fields) != nil {
+		parts := bytes.Split(body, []byte("\t"))
+		if len(parts) < 5 || string(parts[3]) != "starting" || json.Unmarshal(parts[len(parts)-1], &fields) != nil {
+			return demoAddrs{}, nil, false
+		}
+		prefix = bytes.Join(parts[:len(parts)-1], []byte("\t"))
+	} else if string(fields["msg"]) != `"starting"` {
+		return demoAddrs{}, nil, false
+	}
+	var a demoAddrs
+	if json.Unmarshal(fields["listen"], &a.listen) != nil || json.Unmarshal(fields["ops_listen"], &a.ops) != nil ||
+		a.listen == "" || a.ops == "" {
+		return demoAddrs{}, nil, false
+	}
+	delete(fields, "config")
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return a, line, true
+	}
+	if prefix != nil {
+		b = append(append(prefix, '\t'), b...)
+	}
+	return a, append(b, '\n'), true
 }
 
 // demoWaitReady polls the proxy's /readyz until it answers 200: the keys are
@@ -877,6 +972,8 @@ type demoText struct {
 	config, token              string
 	tokenUser, tokenRole       string
 	page                       string // the demo page (demo_page.go)
+	// moved explains default ports that were taken.
+	moved []string
 }
 
 // printDemo prints the addresses and the commands to paste. The "# =>" lines
@@ -922,7 +1019,11 @@ func printDemo(w io.Writer, t demoText) {
 	p("  proxy ops                    %s/metrics  %s/readyz\n", t.ops, t.ops)
 	p("  token issuer (plays Clerk)   %s/.well-known/jwks.json\n", t.issuer)
 	p("  Hasura stand-in              %s (answers with the session it receives)\n", t.hasura)
-	p("  proxy configuration          %s\n\n", t.config)
+	p("  proxy configuration          %s\n", t.config)
+	for _, m := range t.moved {
+		p("  note: %s\n", m)
+	}
+	p("\n")
 	p("A token for %s (role %s, valid %s), as Clerk's \"hasura\" JWT template would issue:\n\n", t.tokenUser, t.tokenRole, t.opts.ttl)
 	p("TOKEN=%s\n\n", t.token)
 	p("Mint others (user, role, allowed, ttl (negative: expired), azp, iss):\n\n")
@@ -945,10 +1046,11 @@ func printDemo(w io.Writer, t demoText) {
 	p("5. Hasura's auth-webhook mode, same checks (HASURA_GRAPHQL_AUTH_HOOK=%s%s):\n\n", t.proxy, demoWebhook)
 	p("  curl -s %s%s -H \"Authorization: Bearer $TOKEN\"\n", t.proxy, demoWebhook)
 	p("  # => {\"Cache-Control\":\"max-age=<seconds left>\",\"Expires\":\"<exp as an HTTP date>\",\"X-Hasura-Role\":%q,\"X-Hasura-User-Id\":%q}\n\n", t.tokenRole, t.tokenUser)
-	p("6. A subscription (graphql-transport-ws) with websocat (https://github.com/vi/websocat):\n\n")
+	p("6. A subscription: the page (%s) shows one live, surviving each token expiry; nothing to install.\n", t.page)
+	p("   The same from a terminal, optionally, with websocat (https://github.com/vi/websocat):\n\n")
 	p("  (echo '%s'; echo '%s'; sleep 4) | websocat --protocol %s %s\n", initMsg,
 		`{"type":"subscribe","id":"1","payload":{"query":"subscription { session }"}}`, protoTransportWS, wsURL)
 	p("  # => {\"type\":\"connection_ack\"}, then %d x {\"type\":\"next\",\"id\":\"1\",\"payload\":{\"data\":{\"session\":{...}}}}, then {\"type\":\"complete\",\"id\":\"1\"}\n\n", 3)
-	p("The proxy logs every decision on stderr; metrics: %s/metrics\n\n", t.ops)
+	p("The proxy's log follows on stderr, one line per request with its decision and reason; metrics: %s/metrics\n\n", t.ops)
 	p("%s\n", demoDone)
 }

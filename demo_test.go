@@ -405,8 +405,13 @@ func TestDemo(t *testing.T) {
 		_ = c.Close()
 		t.Errorf("the proxy still listens on %s", proxyAddr)
 	}
-	if !strings.Contains(stderr.String(), `"msg":"request"`) {
-		t.Errorf("no access log on stderr:\n%s", stderr.String())
+	// Human-readable logs (log.format console) whose first line is short.
+	if !regexp.MustCompile(`(?m)^\S+\tINFO\tproxy\trequest\t\{`).MatchString(stderr.String()) {
+		t.Errorf("no console-format access log on stderr:\n%s", stderr.String())
+	}
+	start := regexp.MustCompile(`(?m)^\S+\tINFO\tmain\tstarting\t.*$`).FindString(stderr.String())
+	if start == "" || len(start) > 600 || strings.Contains(start, `"config":`) {
+		t.Errorf("starting line (%d bytes) = %q; want a short console line without the configuration", len(start), start)
 	}
 }
 

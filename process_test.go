@@ -310,7 +310,7 @@ func TestBinaryBadConfig(t *testing.T) {
 		want     string
 	}{
 		{"check valid", []string{"-check-config", "-config", good}, 0, "configuration " + good + " is valid"},
-		{"check invalid", []string{"-check-config", "-config", bad}, 1, "cannot unmarshal !!str"},
+		{"check invalid", []string{"-check-config", "-config", bad}, 1, "server.max_body_bytes: this is text; write a whole number such as 10485760"},
 		{"run invalid", []string{"-config", bad}, 1, "hasura-auth-proxy: "},
 		{"unknown flag", []string{"-nope"}, 2, "flag provided but not defined: -nope"},
 	}

@@ -61,8 +61,10 @@ const (
 
 // serve runs the proxy until ctx is done, then drains in-flight requests
 // within server.shutdown_grace. Its startup line ("starting") names the bound
-// addresses, so a listen address of port 0 can be discovered from the log.
-func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
+// addresses, so a listen address of port 0 can be discovered from the log,
+// the build (version, revision, goversion) and where the configuration came
+// from (config_from: src).
+func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Writer) error {
 	log, err := newLogger(cfg.Log, logOut)
 	if err != nil {
 		return err
@@ -72,6 +74,8 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
+	build := readBuildInfo()
+	metrics.RegisterBuildInfo(reg, build.Version, build.revisionLabel(), build.GoVersion)
 	authn, err := auth.New(auth.Options{
 		Config:      cfg.Auth,
 		AdminSecret: cfg.Upstream.AdminSecret,
@@ -141,8 +145,15 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	mainLog.Info("starting",
 		zap.String("listen", clientLn.Addr().String()),
 		zap.String("ops_listen", opsLn.Addr().String()),
+		zap.String("version", build.Version),
+		zap.String("revision", build.revisionLabel()),
+		zap.String("goversion", build.GoVersion),
+		zap.String("config_from", src.logValue()),
 		zap.Any("config", configView(cfg)),
 	)
+	for _, w := range configWarnings(cfg) {
+		mainLog.Warn("configuration warning", zap.String("warning", w))
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- serveUntilClosed(clientSrv, clientLn) }()
 	go func() { errc <- serveUntilClosed(opsSrv, opsLn) }()

@@ -47,7 +47,7 @@ the keys and rules of the configuration, and prints the decision, the Hasura
 error a client would get, the token's header and claims, the time left
 before exp, and the session headers that would be sent to Hasura (admin
 secret redacted). Exit status: 0 allowed, 1 refused, 2 usage or
-configuration error.
+configuration error, or keys that could not be fetched from jwk_url.
 
 `
 
@@ -65,10 +65,10 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		fmt.Fprint(stderr, verifyUsage)
 		fs.PrintDefaults()
 	}
-	configPath := fs.String("config", "config.yaml", "configuration file, as for the proxy")
+	configPath := fs.String("config", "", "configuration file, as for the proxy (default ./config.yaml if it exists, else the environment alone)")
 	role := fs.String("role", "", "the X-Hasura-Role the client sends (empty: the token's default role)")
 	as := fs.String("as", "", `where the client sends the token: "authorization", "cookie:NAME" or "header:NAME" (default: where the first configured secret reads it)`)
-	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the jwk_url keys")
+	timeout := fs.Duration("timeout", 10*time.Second, "the longest wait for the jwk_url keys (a failed first fetch, bounded by auth.jwks.fetch_timeout, ends it sooner)")
 
 	// Flags may come before or after the token.
 	var pos []string
@@ -102,15 +102,15 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	getenv := func(k string) string {
+	lookup := func(k string) (string, bool) {
 		if k == envAdminSecret {
-			return ownSecret
+			return ownSecret, true
 		}
-		return os.Getenv(k)
+		return os.LookupEnv(k)
 	}
-	cfg, err := loadConfig(*configPath, getenv)
+	cfg, src, err := resolveConfig(*configPath, lookup)
 	if err != nil {
-		fmt.Fprintf(stderr, "configuration %s is invalid:\n", *configPath)
+		fmt.Fprintf(stderr, "configuration %s is invalid:\n", src)
 		for _, line := range splitErrors(err) {
 			fmt.Fprintln(stderr, "  -", line)
 		}
@@ -142,15 +142,28 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		stop()
 		wg.Wait()
 	}()
+	// Without the keys the proxy would hold, a decision would be about
+	// their absence, not about the token: say so and stop. WaitFetched
+	// answers after the first fetch (bounded by auth.jwks.fetch_timeout).
 	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
-	keysErr := v.authn.WaitReady(waitCtx)
+	keysErr := v.authn.WaitFetched(waitCtx)
+	timedOut := waitCtx.Err() != nil
 	cancel()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if keysErr != nil {
+		if timedOut {
+			fmt.Fprintf(stderr, "hasura-auth-proxy verify: keys not loaded within -timeout %s: %v\n", *timeout, keysErr)
+			return exitCode(2)
+		}
+		for _, line := range splitErrors(keysErr) {
+			fmt.Fprintln(stderr, "hasura-auth-proxy verify:", line)
+		}
+		return exitCode(2)
+	}
 
 	r := v.check(ctx, header)
-	r.keysErr = keysErr
 	r.location = loc
 	r.role = *role
 	r.print(stdout, token, time.Now())
@@ -301,7 +314,6 @@ type verifyResult struct {
 	body    []byte // the proxy's body on /v1/graphql when refused
 	sent    http.Header
 
-	keysErr  error
 	location string
 	role     string
 }
@@ -352,10 +364,6 @@ func (r *verifyResult) print(w io.Writer, token string, now time.Time) {
 		printTimes(w, claims, now)
 	}
 	p("\n")
-
-	if r.keysErr != nil {
-		p("warning: the keys were not loaded in time; the proxy would answer the same until they are:\n  %v\n\n", r.keysErr)
-	}
 
 	if r.err == nil {
 		s := r.session

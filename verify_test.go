@@ -111,6 +111,15 @@ func TestVerify(t *testing.T) {
 	}))
 	t.Cleanup(down.Close)
 	downCfg := f.config(t, "down.yaml", down.URL, "", "")
+	hangRelease := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hangRelease:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(hangRelease); hang.Close() })
+	hangCfg := f.config(t, "hang.yaml", hang.URL, "", "")
 	badCfg := filepath.Join(f.dir, "bad.yaml")
 	if err := os.WriteFile(badCfg, []byte("auth:\n  jwt_secret: {jwk_url: 'ftp://x'}\n  unknown_key: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -191,8 +200,15 @@ func TestVerify(t *testing.T) {
 			want: []string{"Missing 'Authorization' or 'Cookie' header in JWT authentication mode"},
 		},
 		{
-			name: "keys unreachable: warned, answered as the proxy would", args: []string{"-config", downCfg, "-timeout", "300ms", good}, status: 1,
-			want: []string{"warning: the keys were not loaded in time", "Could not verify JWT: JWSError NoUsableKeys", "503"},
+			// Not a 10s wait and then a JWTNotInIssuer-like refusal: the
+			// first failed fetch ends it, exit 2 (the -timeout message
+			// differs, so this also shows the timeout did not expire).
+			name: "keys unreachable: said at once, exit 2", args: []string{"-config", downCfg, good}, status: 2,
+			errOut: []string{"hasura-auth-proxy verify: keys could not be fetched from " + down.URL},
+		},
+		{
+			name: "keys not loaded within -timeout", args: []string{"-config", hangCfg, "-timeout", "200ms", good}, status: 2,
+			errOut: []string{"hasura-auth-proxy verify: keys not loaded within -timeout 200ms: context deadline exceeded"},
 		},
 		{name: "usage: no token", args: []string{"-config", cfg}, status: 2, errOut: []string{"exactly one TOKEN"}},
 		{name: "usage: two tokens", args: []string{"-config", cfg, good, good}, status: 2, errOut: []string{"exactly one TOKEN"}},

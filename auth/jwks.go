@@ -219,6 +219,7 @@ type RemoteKeys struct {
 	generation atomic.Uint64
 	stale      atomic.Bool
 	lastErr    atomic.Pointer[string] // why the last fetch failed; nil after a success
+	fetched    atomic.Bool            // a fetch has ended (success or failure)
 
 	// notify is closed and replaced whenever a snapshot is published.
 	notifyMu sync.Mutex
@@ -648,10 +649,42 @@ func (k *RemoteKeys) fetch(ctx context.Context) (result string, next time.Durati
 		}
 		k.failing, k.loadedBefore = false, true
 	}
+	if !k.fetched.Swap(true) && err != nil {
+		// Wake WaitFetched: the first attempt failed.
+		k.signal()
+	}
 	if k.afterFetch != nil {
 		k.afterFetch(result)
 	}
 	return result, next
+}
+
+// WaitFetched blocks until usable keys are held (nil), or the first fetch
+// has failed without usable keys (an error saying from where and why, the
+// URL without credentials or query), or ctx ends (ctx.Err()). Unlike
+// WaitReady it does not wait through the retries: it answers within one
+// fetch_timeout of Run starting. Run must be running.
+func (k *RemoteKeys) WaitFetched(ctx context.Context) error {
+	for {
+		k.notifyMu.Lock()
+		ch := k.notify
+		k.notifyMu.Unlock()
+		if k.usable() != nil {
+			return nil
+		}
+		if k.fetched.Load() {
+			why := "no keys"
+			if e := k.lastErr.Load(); e != nil {
+				why = *e
+			}
+			return fmt.Errorf("keys could not be fetched from %s: %s", k.logURL, why)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // fetchLocked does the HTTP work of fetch. A negative duration means 304 Not

@@ -677,10 +677,11 @@ type prometheusRule struct {
 }
 
 type kustomization struct {
-	typeMeta  `yaml:",inline"`
-	Namespace string   `yaml:"namespace"`
-	Resources []string `yaml:"resources"`
-	Labels    []struct {
+	typeMeta   `yaml:",inline"`
+	Namespace  string   `yaml:"namespace"`
+	Resources  []string `yaml:"resources"`
+	Components []string `yaml:"components"`
+	Labels     []struct {
 		Pairs            map[string]string `yaml:"pairs"`
 		IncludeSelectors bool              `yaml:"includeSelectors"`
 		IncludeTemplates bool              `yaml:"includeTemplates"`
