@@ -402,7 +402,6 @@ func (c *fileConfig) validate() error {
 		// An invalid cors_domain is reported once, by Server.Validate.
 		errs = append(errs, proxy.CheckReadCookie(c.WebSocket, cors))
 	}
-	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.WebSocket.Validate(), c.Auth.Validate(), c.Redis.Validate())
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
