@@ -10,6 +10,11 @@ package proxy
 // websocket_closed_total{reason="buffer_budget"}. So however many sockets
 // an attacker opens, the proxy never holds more than
 // websocket.buffer_budget_bytes of their unfinished messages.
+//
+// Buffers over smallMsgBytes may use only three quarters of the budget: the
+// last quarter is kept for small messages (pings, subscribes, a
+// connection_init with a Clerk token), so sockets holding large partial
+// messages cannot keep other clients from initialising.
 
 import (
 	"errors"
@@ -27,9 +32,13 @@ var errBudget = errors.New("websocket buffer budget exhausted")
 // not finished.
 var errPrefixFull = errors.New("message prefix limit reached")
 
-// minMsgBuffer is the first capacity of a message buffer: most client
-// messages (pings, subscribes, a Clerk token in connection_init) fit.
-const minMsgBuffer = 1 << 10
+const (
+	// minMsgBuffer is the first capacity of a message buffer.
+	minMsgBuffer = 1 << 10
+	// smallMsgBytes is the largest buffer that may use the last quarter of
+	// the budget: most client messages fit (a Clerk token is 1-2 KiB).
+	smallMsgBytes = 4 << 10
+)
 
 // wsBudget is the budget of bytes held in partial client messages. It is
 // safe for concurrent use.
@@ -43,11 +52,16 @@ func newWSBudget(limit int64, m *metrics.Metrics) *wsBudget {
 	return &wsBudget{limit: limit, metrics: m}
 }
 
-// reserve takes n bytes from the budget and reports whether it could.
-func (b *wsBudget) reserve(n int64) bool {
+// reserve takes n bytes for a buffer of size bytes from the budget and
+// reports whether it could.
+func (b *wsBudget) reserve(n, size int64) bool {
+	limit := b.limit
+	if size > smallMsgBytes {
+		limit -= b.limit / 4
+	}
 	for {
 		u := b.used.Load()
-		if u+n > b.limit {
+		if u+n > limit {
 			return false
 		}
 		if b.used.CompareAndSwap(u, u+n) {
@@ -84,7 +98,7 @@ func (m *msgBuffer) grow(limit int) error {
 	}
 	// The new buffer is reserved whole while the old one is still live, so
 	// the budget never counts less than is held.
-	if !m.budget.reserve(int64(n)) {
+	if !m.budget.reserve(int64(n), int64(n)) {
 		return errBudget
 	}
 	nb := make([]byte, len(m.buf), n)

@@ -202,10 +202,12 @@ func (c *WebSocketConfig) validateLimits() []error {
 	if c.TypePrefixBytes < minTypePrefixBytes || c.TypePrefixBytes > 1<<30 {
 		add("type_prefix_bytes", "must be between %d and 1073741824, not %d", minTypePrefixBytes, c.TypePrefixBytes)
 	}
-	// One whole init message and one prefix must always fit.
+	// Large buffers may use three quarters of the budget; a few whole
+	// init messages or prefixes must fit in that.
 	prefix := min(c.TypePrefixBytes, max(c.MaxMessageBytes, minTypePrefixBytes))
-	if floor := max(prefix, maxInitBytes) + maxInitBytes; c.BufferBudgetBytes < floor {
-		add("buffer_budget_bytes", "must be at least %d (websocket.type_prefix_bytes plus 64 KiB), not %d", floor, c.BufferBudgetBytes)
+	if floor := 4 * max(prefix, maxInitBytes); c.BufferBudgetBytes < floor {
+		add("buffer_budget_bytes", "must be at least %d (4 times the larger of websocket.type_prefix_bytes and 64 KiB), not %d",
+			floor, c.BufferBudgetBytes)
 	}
 	if c.MaxPendingPerIP < 1 {
 		add("max_pending_per_ip", "must be at least 1")

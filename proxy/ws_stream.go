@@ -74,6 +74,12 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 	if cause := c.streamedTypeCause(); cause != nil {
 		return cause
 	}
+	// The stream holds one of Hasura's socket's pooled write buffers until
+	// the message ends.
+	if !c.p.budget.reserve(upstreamWriteBuffer, upstreamWriteBuffer) {
+		return ptr(c.budgetCause())
+	}
+	defer c.p.budget.release(upstreamWriteBuffer)
 	_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
 	w, err := c.up.NextWriter(mt)
 	if err != nil {

@@ -1429,7 +1429,7 @@ func TestWebSocketConfigValidate(t *testing.T) {
 			"websocket.handshake_timeout: must be positive",
 			"websocket.message_timeout: must be positive",
 			"websocket.type_prefix_bytes: must be between 1024 and 1073741824, not 0",
-			"websocket.buffer_budget_bytes: must be at least 131072",
+			"websocket.buffer_budget_bytes: must be at least 262144",
 			"websocket.max_pending_per_ip: must be at least 1",
 			"websocket.max_connections_per_user: must be at least 1",
 		}},
