@@ -292,8 +292,16 @@ func writeUnfinished(c *websocket.Conn, size int) error {
 }
 
 // TestWebSocketMemoryPreInit: 5,000 sockets without any token, from 100
-// client addresses, each sending 63 KiB of a message before
-// connection_init. Together they add at most 128 MiB of RSS.
+// client addresses, each sending part of a message before connection_init.
+// With 63 KiB each (the attack of issue 11) the budget closes most of them
+// and together they add at most 128 MiB of RSS. With 512 bytes each (small
+// messages may use the whole budget) every socket stays open and what they
+// add is what an open socket costs (net/http's 4 KiB read and write
+// buffers, an 8 KiB goroutine stack, the request): at most 32 KiB each,
+// bounded by count (max_connections, max_pending_per_ip, init_timeout).
+// Meanwhile a client from another address still gets its connection_init
+// through, and one address cannot open more than
+// websocket.max_pending_per_ip (64) such sockets.
 //
 // The clients are raw TCP connections that write the upgrade and one
 // unfinished frame by hand, so 5,000 of them cost the test little.
@@ -301,14 +309,22 @@ func TestWebSocketMemoryPreInit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: opens 5,000 sockets to the built binary")
 	}
+	for _, tt := range []struct{ held, bound int64 }{
+		{63 << 10, 128 * mib},
+		{512, 5000 * 32 << 10},
+	} {
+		t.Run(fmt.Sprintf("%d bytes each", tt.held), func(t *testing.T) { preInitAttack(t, int(tt.held), tt.bound) })
+	}
+}
+
+func preInitAttack(t *testing.T, held int, bound int64) {
 	const (
 		sockets = 5000
 		clients = 100
-		held    = 63 << 10
-		bound   = 128 * mib
 	)
-	h := newFakeHasura(t)
-	p := startBinary(t, testConfig{UpstreamURL: h.URL, AdminSecret: randomHex(t, 16), HSKey: randomHex(t, 32),
+	up := newWSStandIn(t)
+	hsKey := randomHex(t, 32)
+	p := startBinary(t, testConfig{UpstreamURL: up.URL, AdminSecret: randomHex(t, 16), HSKey: hsKey,
 		WebSocket: wsMemConfig()})
 	pid := p.cmd.Process.Pid
 	ports := []int{portOf(t, p.clientAddr)}
@@ -317,15 +333,16 @@ func TestWebSocketMemoryPreInit(t *testing.T) {
 	// any key is valid; zero leaves the payload as it is), announcing held+1
 	// bytes of which held are sent.
 	frame := []byte{0x01, 0x80 | 126, 0, 0, 0, 0, 0, 0}
-	binary.BigEndian.PutUint16(frame[2:4], held+1)
+	binary.BigEndian.PutUint16(frame[2:4], uint16(held+1))
 	frame = append(frame, `{"payload":"`...)
 	frame = append(frame, bytes.Repeat([]byte("x"), held-len(`{"payload":"`))...)
 	upgrade := "GET /v1/graphql HTTP/1.1\r\nHost: " + p.clientAddr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
 		"Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
 
-	dialOne := func(i int) (net.Conn, string, error) {
-		d := net.Dialer{Timeout: waitTimeout, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%clients))}}
+	// dialOne upgrades a socket from ip and then writes frame, if any.
+	dialOne := func(ip net.IP, frame []byte) (net.Conn, string, error) {
+		d := net.Dialer{Timeout: waitTimeout, LocalAddr: &net.TCPAddr{IP: ip}}
 		c, err := d.Dial("tcp", p.clientAddr)
 		if err != nil {
 			return nil, "", err
@@ -348,7 +365,7 @@ func TestWebSocketMemoryPreInit(t *testing.T) {
 				break
 			}
 		}
-		if !strings.HasPrefix(status, "HTTP/1.1 101") {
+		if !strings.HasPrefix(status, "HTTP/1.1 101") || frame == nil {
 			return c, status, nil
 		}
 		_, err = c.Write(frame)
@@ -373,7 +390,7 @@ func TestWebSocketMemoryPreInit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				conns[i], statuses[i], errs[i] = dialOne(i)
+				conns[i], statuses[i], errs[i] = dialOne(net.IPv4(127, 0, 0, byte(2+i%clients)), frame)
 			}
 		}()
 	}
@@ -396,14 +413,53 @@ func TestWebSocketMemoryPreInit(t *testing.T) {
 	waitDrained(t, ports...)
 	rss := vmRSS(t, pid)
 	s := samples(t, p.ops)
-	t.Logf("RSS %d MiB before, %d MiB with %d sockets (%d upgraded, refused %v) each sending %d KiB before connection_init (+%d MiB); open %v, closed %v",
-		base/mib, rss/mib, sockets, upgraded, refused, held>>10, (rss-base)/mib, s["websocket_connections{}"], closedSamples(s))
+	t.Logf("RSS %d MiB before, %d MiB with %d sockets (%d upgraded, refused %v) each sending %d bytes before connection_init (+%d MiB); open %v, closed %v",
+		base/mib, rss/mib, sockets, upgraded, refused, held, (rss-base)/mib, s["websocket_connections{}"], closedSamples(s))
 	if rss-base > bound {
 		t.Errorf("RSS grew by %d MiB; want at most %d MiB", (rss-base)/mib, bound/mib)
 	}
 	if got := s["websocket_buffered_bytes{}"]; got > 32*mib {
 		t.Errorf("websocket_buffered_bytes = %v; want at most the 32 MiB default budget", got)
 	}
+	if got := s["websocket_closed_total{reason=buffer_budget}"]; (held > 4<<10 && got == 0) || got != float64(upgraded)-s["websocket_connections{}"] {
+		t.Errorf("websocket_closed_total{buffer_budget} = %v; want every upgraded socket that was closed (%v)",
+			got, float64(upgraded)-s["websocket_connections{}"])
+	}
+
+	// A legitimate client from another address initialises.
+	d := websocket.Dialer{Subprotocols: []string{protoTransportWSName}, HandshakeTimeout: waitTimeout,
+		NetDial: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 250)}}).Dial}
+	legit, resp, err := d.Dial("ws://"+p.clientAddr+"/v1/graphql", nil)
+	if err != nil {
+		t.Fatalf("legitimate client during the attack: %v %v", err, resp)
+	}
+	_ = resp.Body.Close()
+	t.Cleanup(func() { _ = legit.Close() })
+	init := fmt.Sprintf(`{"type":"connection_init","payload":{"headers":{"Authorization":"Bearer %s"}}}`,
+		signHS(t, hsKey, claimsFor(hsIssuer)))
+	if err := legit.WriteMessage(websocket.TextMessage, []byte(init)); err != nil {
+		t.Fatal(err)
+	}
+	_ = legit.SetReadDeadline(time.Now().Add(waitTimeout))
+	if _, ack, err := legit.ReadMessage(); err != nil || !bytes.Contains(ack, []byte("connection_ack")) {
+		t.Errorf("legitimate client's init answered %q, %v; want connection_ack", ack, err)
+	}
+
+	// One address holds at most max_pending_per_ip pre-init sockets (that
+	// hold no message, so the budget does not close them).
+	one := map[string]int{}
+	for range 100 {
+		c, status, err := dialOne(net.IPv4(127, 0, 0, 251), nil)
+		if err != nil {
+			t.Fatalf("single address: %v", err)
+		}
+		conns = append(conns, c)
+		one[strings.TrimSpace(status)]++
+	}
+	if got := one["HTTP/1.1 101 Switching Protocols"]; got != 64 {
+		t.Errorf("one address: %d upgrades of 100 (%v); want 64", got, one)
+	}
+	_ = legit.Close()
 	for i, c := range conns {
 		_ = c.Close()
 		conns[i] = nil
