@@ -220,8 +220,9 @@ func TestWebSocketPartialHoldsPrefix(t *testing.T) {
 
 // TestWebSocketMessageTimeout: after connection_init a message that does
 // not arrive whole within websocket.message_timeout closes its socket with
-// 4408, while a socket that sends nothing at all for longer is not closed
-// and its keep-alive ping still gets its pong.
+// 4408, while a socket that sends nothing at all for longer is not closed:
+// a WebSocket ping frame still gets its pong frame, and a graphql-ws ping
+// message (or a legacy start) its answer.
 func TestWebSocketMessageTimeout(t *testing.T) {
 	const timeout = 100 * time.Millisecond
 	for _, proto := range []string{protoTransportWS, protoLegacy} {
@@ -246,6 +247,11 @@ func TestWebSocketMessageTimeout(t *testing.T) {
 			st.waitMetric(t, 1, "websocket_closed_total", "reason", metrics.CloseMessageTimeout)
 
 			// idle has sent nothing for longer than the timeout: still open.
+			pong := make(chan struct{})
+			idle.SetPongHandler(func(string) error { close(pong); return nil })
+			if err := idle.WriteControl(websocket.PingMessage, []byte("ka"), time.Now().Add(wsWait)); err != nil {
+				t.Fatalf("ping frame: %v", err)
+			}
 			ping := `{"type":"ping"}`
 			want := `{"type":"pong"}`
 			if proto == protoLegacy {
@@ -260,6 +266,13 @@ func TestWebSocketMessageTimeout(t *testing.T) {
 				jsonEq(t, got, want)
 			} else if !bytes.Contains(got, []byte(`"data"`)) {
 				t.Errorf("answer to start %s; want data", got)
+			}
+			// The proxy answered the ping frame as it read it, before the
+			// message that followed.
+			select {
+			case <-pong:
+			default:
+				t.Error("no pong frame for the ping frame")
 			}
 		})
 	}
