@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,6 +170,28 @@ func waitGauge(t *testing.T, ops, key string, want float64) {
 }
 
 const mib = 1 << 20
+
+// raiseFileLimit raises this process's open-file limit (which the proxy
+// binary inherits) to at least n, or skips the test when the hard limit does
+// not allow it. The limit is restored at cleanup.
+func raiseFileLimit(t *testing.T, n uint64) {
+	t.Helper()
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatalf("getrlimit: %v", err)
+	}
+	if old.Cur >= n {
+		return
+	}
+	if old.Max < n {
+		t.Skipf("needs %d open files; the hard limit is %d", n, old.Max)
+	}
+	raised := syscall.Rlimit{Cur: n, Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised); err != nil {
+		t.Fatalf("setrlimit: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
+}
 
 // TestWebSocketMemoryUnfinishedMessages: 100 authenticated sockets each
 // start a 7 MiB message whose "type" never comes and never finish it. The
@@ -322,6 +345,9 @@ func preInitAttack(t *testing.T, held int, bound int64) {
 		sockets = 5000
 		clients = 100
 	)
+	// The sockets and the 100 of one address, in this process and in the
+	// proxy's.
+	raiseFileLimit(t, 2*(sockets+200)+256)
 	up := newWSStandIn(t)
 	hsKey := randomHex(t, 32)
 	p := startBinary(t, testConfig{UpstreamURL: up.URL, AdminSecret: randomHex(t, 16), HSKey: hsKey,

@@ -295,10 +295,13 @@ func TestWebSocketBufferBudget(t *testing.T) {
 		st.waitMetric(t, float64(i*held), "websocket_buffered_bytes")
 		holders = append(holders, c)
 	}
-	// A third would need 64 KiB more plus the 32 KiB it grows from: over
-	// three quarters of the budget.
+	// A third message of 32 KiB fills its buffer; growing it would need
+	// 64 KiB more (plus the 32 KiB it grows from): over three quarters of
+	// the budget. The refused socket is closed at once, so that the client
+	// reliably reads the close frame this message is exactly 32 KiB: nothing
+	// of it is left unread.
 	c := mustDial(t, st.url("/v1/graphql"), protoTransportWS, nil)
-	startMessage(t, c, `{"payload":"`, 52<<10)
+	send(t, c, `{"payload":"`+strings.Repeat("x", 32<<10-len(`{"payload":""}`))+`"}`)
 	if _, ce := expectClose(t, c); ce.Code != websocket.CloseTryAgainLater {
 		t.Errorf("third holder closed %d %q; want 1013", ce.Code, ce.Text)
 	}
