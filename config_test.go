@@ -53,6 +53,13 @@ func TestInvalidConfigs(t *testing.T) {
 			"websocket.init_timeout: must be positive",
 			"websocket.allowed_origins[0]: must be an origin such as https://app.example.com",
 		}},
+		{"invalid-websocket-limits.yml", []string{
+			"websocket.type_prefix_bytes: must be between 1024 and 1073741824, not 100",
+			"websocket.message_timeout: must be positive",
+			"websocket.buffer_budget_bytes: must be at least 262144",
+			"websocket.max_pending_per_ip: must be at least 1",
+			"websocket.max_connections_per_user: must be at least 1",
+		}},
 		{"invalid-duration.yml", []string{"line 1: cannot unmarshal !!int (value hidden) into time.Duration"}},
 	}
 	for _, tt := range tests {
