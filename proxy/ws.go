@@ -89,9 +89,9 @@ type WebSocketConfig struct {
 	// prefixes and stream buffers after it). A read the budget cannot cover
 	// closes its socket with 1013 (try again later). Default 32 MiB.
 	BufferBudgetBytes int64 `yaml:"buffer_budget_bytes"`
-	// MaxPendingPerIP caps the sockets one client IP may hold open before
-	// their connection_init is done; further upgrades from it get 503.
-	// Default 64.
+	// MaxPendingPerIP caps the sockets one client IP (IPv6: its /64) may
+	// hold open before their connection_init is done; further upgrades from
+	// it get 503. Default 64.
 	MaxPendingPerIP int `yaml:"max_pending_per_ip"`
 	// MaxConnectionsPerUser caps the open sockets of one user (the token's
 	// sub, per JWT secret); a socket over it is closed with 4429 after its

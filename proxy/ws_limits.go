@@ -72,11 +72,23 @@ func userKey(s *auth.Session) (string, bool) {
 	return s.Secret + "\x00" + s.Sub, true
 }
 
+// pendingKey is what max_pending_per_ip counts a client address under: the
+// address itself for IPv4, its /64 for IPv6, the smallest block a single
+// host is usually given (so one host cannot spread over its 2^64
+// addresses).
+func pendingKey(ip netip.Addr) netip.Addr {
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.Addr()
+	}
+	return ip
+}
+
 // admitPending counts the upgrade under its client IP, or answers 503 and
 // reports false when that IP already has max_pending_per_ip sockets waiting
 // for connection_init.
 func (p *wsProxy) admitPending(w http.ResponseWriter, r *http.Request, c *wsConn) bool {
-	ip := clientIP(r)
+	ip := pendingKey(clientIP(r))
 	if !acquire(&p.limits.mu, p.limits.pending, ip, p.limits.maxPending) {
 		p.metrics.WebSocketOpened()
 		p.metrics.WebSocketClosed(metrics.CloseTooManyPending)

@@ -116,6 +116,19 @@ func TestClientIP(t *testing.T) {
 	}
 }
 
+func TestPendingKey(t *testing.T) {
+	for _, tt := range []struct{ ip, want string }{
+		{"127.0.0.2", "127.0.0.2"},
+		{"2001:db8:1:2:aaaa::1", "2001:db8:1:2::"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::"},
+		{"2001:db8:1:3::1", "2001:db8:1:3::"},
+	} {
+		if got := pendingKey(netip.MustParseAddr(tt.ip)); got != netip.MustParseAddr(tt.want) {
+			t.Errorf("pendingKey(%s) = %v; want %s", tt.ip, got, tt.want)
+		}
+	}
+}
+
 func TestWebSocketLimitsValidate(t *testing.T) {
 	for _, tt := range []struct {
 		name string
