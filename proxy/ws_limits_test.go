@@ -475,3 +475,42 @@ func TestWSBudget(t *testing.T) {
 		t.Errorf("used = %d after free; want 0", got)
 	}
 }
+
+// TestWebSocketStreamSlowClient: a streamed message the client sends over
+// longer than websocket.write_timeout still reaches Hasura whole: the write
+// timeout bounds Hasura taking each part, not the client's pace (which
+// message_timeout bounds).
+func TestWebSocketStreamSlowClient(t *testing.T) {
+	const writeTimeout = 100 * time.Millisecond
+	st := newWSStage(t, withWS(func(c *WebSocketConfig) { c.WriteTimeout = writeTimeout }), func(c *wsStageConfig) { c.autoOff = true })
+	c := mustDial(t, st.url("/v1/graphql"), protoTransportWS, nil)
+	send(t, c, initMsg(map[string]string{"Authorization": "Bearer " + wsToken(t, time.Now().Add(wsTokTTL), nil)}))
+	up := st.hasura.next(t)
+	up.next(t)
+	_ = c.SetWriteDeadline(time.Now().Add(wsWait))
+	w, err := c.NextWriter(websocket.TextMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent bytes.Buffer
+	part := func(s string) {
+		t.Helper()
+		sent.WriteString(s)
+		if _, err := io.WriteString(w, s); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+	}
+	part(`{"type":"subscribe","id":"1","payload":{"pad":"`)
+	for range 4 {
+		part(strings.Repeat("x", 8<<10))
+		// Together longer than the write timeout.
+		<-time.After(writeTimeout / 2)
+	}
+	part(`"}}`)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := up.next(t); !bytes.Equal(got, sent.Bytes()) {
+		t.Errorf("Hasura got %d bytes; want the %d sent", len(got), sent.Len())
+	}
+}

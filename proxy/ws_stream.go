@@ -96,6 +96,9 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 			if cause := c.streamedTypeCause(); cause != nil {
 				return cause
 			}
+			// The client paces a streamed message (message_timeout bounds
+			// it); write_timeout bounds Hasura taking each part of it.
+			_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return ptr(c.upstreamWriteCause(werr))
 			}
@@ -107,6 +110,7 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 			return ptr(c.messageReadCause(err))
 		}
 	}
+	_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
 	if err := w.Close(); err != nil {
 		return ptr(c.upstreamWriteCause(err))
 	}
