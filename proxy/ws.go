@@ -77,7 +77,8 @@ type WebSocketConfig struct {
 	// the proxy holds while its top-level "type" is unknown. A message that
 	// ends within it is relayed whole; a longer one is streamed to Hasura as
 	// it arrives, so a socket holds at most this much of a message however
-	// large it is (up to MaxMessageBytes). Default 64 KiB.
+	// large it is. A value above MaxMessageBytes acts as MaxMessageBytes.
+	// Default 64 KiB.
 	TypePrefixBytes int64 `yaml:"type_prefix_bytes"`
 	// MessageTimeout bounds receiving one client message after
 	// connection_init, from its first frame to its last; a message not
