@@ -39,6 +39,7 @@ FUZZ_TARGETS := \
 	./auth:FuzzSecretEqual \
 	./proxy:FuzzConnectionInit \
 	./proxy:FuzzProxyHeaders \
+	./proxy:FuzzStreamedRelay \
 	./proxy:FuzzTypeScanner
 
 # Packages whose tests must have run (not "[no test files]") for the test

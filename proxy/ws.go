@@ -1037,7 +1037,7 @@ func (c *wsConn) relay() {
 			continue // NextReader drops the unread message
 		}
 		c.messageDeadline(true)
-		cause := c.relayClientMessage(mt, r)
+		cause := c.relayClientMessage(c.up, mt, r)
 		c.messageDeadline(false)
 		if cause != nil {
 			c.stop(*cause)

@@ -17,6 +17,14 @@ import (
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
+// upstreamWriter is what relaying a client message needs of Hasura's
+// socket (a *websocket.Conn).
+type upstreamWriter interface {
+	NextWriter(messageType int) (io.WriteCloser, error)
+	WriteMessage(messageType int, data []byte) error
+	SetWriteDeadline(t time.Time) error
+}
+
 // readInitMessage reads one whole client message before connection_init.
 // Call release once the message is parsed.
 func (c *wsConn) readInitMessage() (data []byte, release func(), err error) {
@@ -44,7 +52,7 @@ func (c *wsConn) readInitMessage() (data []byte, release func(), err error) {
 // message found to be a connection_init, or to hold a second top-level
 // "type", is aborted before its final frame, so Hasura never processes it,
 // and the connection is closed.
-func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
+func (c *wsConn) relayClientMessage(up upstreamWriter, mt int, r io.Reader) *wsCause {
 	sc := &c.scan
 	sc.reset()
 	m := &msgBuffer{budget: c.p.budget}
@@ -55,7 +63,7 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 	})
 	switch {
 	case err == io.EOF:
-		return c.relayWhole(mt, m.buf)
+		return c.relayWhole(up, mt, m.buf)
 	case err == nil || errors.Is(err, errPrefixFull):
 		// The type is known, or the prefix is full without it.
 	default:
@@ -80,8 +88,8 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 		return ptr(c.budgetCause())
 	}
 	defer c.p.budget.release(upstreamWriteBuffer)
-	_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
-	w, err := c.up.NextWriter(mt)
+	_ = up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
+	w, err := up.NextWriter(mt)
 	if err != nil {
 		return ptr(c.upstreamWriteCause(err))
 	}
@@ -98,7 +106,7 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 			}
 			// The client paces a streamed message (message_timeout bounds
 			// it); write_timeout bounds Hasura taking each part of it.
-			_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
+			_ = up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return ptr(c.upstreamWriteCause(werr))
 			}
@@ -110,7 +118,7 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 			return ptr(c.messageReadCause(err))
 		}
 	}
-	_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
+	_ = up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
 	if err := w.Close(); err != nil {
 		return ptr(c.upstreamWriteCause(err))
 	}
@@ -118,7 +126,7 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 }
 
 // relayWhole relays a message read whole.
-func (c *wsConn) relayWhole(mt int, data []byte) *wsCause {
+func (c *wsConn) relayWhole(up upstreamWriter, mt int, data []byte) *wsCause {
 	sc := &c.scan
 	if sc.nTypes > 1 {
 		return c.duplicateTypeCause()
@@ -129,8 +137,8 @@ func (c *wsConn) relayWhole(mt int, data []byte) *wsCause {
 		}
 		return nil
 	}
-	_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
-	if err := c.up.WriteMessage(mt, data); err != nil {
+	_ = up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
+	if err := up.WriteMessage(mt, data); err != nil {
 		return ptr(c.upstreamWriteCause(err))
 	}
 	return nil
