@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,6 +91,14 @@ func newWSStandIn(t *testing.T) *wsStandIn {
 }
 
 const protoTransportWSName = "graphql-transport-ws"
+
+// needProc skips a test that reads Linux's /proc.
+func needProc(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc (Linux only)")
+	}
+}
 
 // vmRSS returns the resident set size of process pid, in bytes.
 func vmRSS(t *testing.T, pid int) int64 {
@@ -203,6 +212,7 @@ func TestWebSocketMemoryUnfinishedMessages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: sends 1.4 GiB through the built binary")
 	}
+	needProc(t)
 	const (
 		sockets = 100
 		size    = 7 * mib
@@ -332,6 +342,7 @@ func TestWebSocketMemoryPreInit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: opens 5,000 sockets to the built binary")
 	}
+	needProc(t)
 	for _, tt := range []struct{ held, bound int64 }{
 		{63 << 10, 128 * mib},
 		{512, 5000 * 32 << 10},
