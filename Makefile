@@ -42,6 +42,7 @@ FUZZ_TARGETS := \
 	./proxy:FuzzConnectionInit \
 	./proxy:FuzzCORSOrigin \
 	./proxy:FuzzProxyHeaders \
+	./proxy:FuzzStreamedRelay \
 	./proxy:FuzzTypeScanner
 
 # Packages whose tests must have run (not "[no test files]") for the test

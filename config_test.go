@@ -62,6 +62,13 @@ func TestInvalidConfigs(t *testing.T) {
 		}},
 		{"invalid-env-required.yml", []string{"upstream.url: environment variable UNSET_HASURA_URL is not set or empty: set UNSET_HASURA_URL to Hasura's URL"}},
 		{"invalid-shapes.yml", []string{"upstream.admin_secret: this is a mapping, not a string"}},
+		{"invalid-websocket-limits.yml", []string{
+			"websocket.type_prefix_bytes: must be between 1024 and 1073741824, not 100",
+			"websocket.message_timeout: must be positive",
+			"websocket.buffer_budget_bytes: must be at least 262144",
+			"websocket.max_pending_per_ip: must be at least 1",
+			"websocket.max_connections_per_user: must be at least 1",
+		}},
 		{"invalid-duration.yml", []string{"server.read_header_timeout: 10 is a number; write a duration such as 10s (line 1)"}},
 	}
 	for _, tt := range tests {

@@ -361,6 +361,8 @@ type testConfig struct {
 	MaxBodyBytes                                  int
 	LogFormat, LogLevel                           string
 	LogUserID                                     bool
+	// WebSocket holds lines of the websocket: section, each "key: value".
+	WebSocket []string
 }
 
 func (c testConfig) yaml() string {
@@ -396,6 +398,12 @@ func (c testConfig) yaml() string {
 	if c.UnknownKIDRefreshInterval != "" {
 		line("  jwks:")
 		line("    unknown_kid_refresh_interval: %q", c.UnknownKIDRefreshInterval)
+	}
+	if len(c.WebSocket) > 0 {
+		line("websocket:")
+		for _, l := range c.WebSocket {
+			line("  %s", l)
+		}
 	}
 	line("log:")
 	opt("level", c.LogLevel)

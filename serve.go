@@ -86,16 +86,17 @@ func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Wri
 		return err
 	}
 	handler, err := proxy.New(proxy.Options{
-		Upstream:     cfg.Upstream,
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		ErrorStatus:  cfg.Auth.ErrorStatus,
-		Auth:         authn,
-		Logger:       log.Named("proxy"),
-		Metrics:      m,
-		LogUserID:    cfg.Log.UserID,
-		WebhookPath:  cfg.Server.WebhookPath,
-		WebSocket:    cfg.WebSocket,
-		CORS:         cfg.Server.CORS(),
+		Upstream:       cfg.Upstream,
+		MaxBodyBytes:   cfg.Server.MaxBodyBytes,
+		ErrorStatus:    cfg.Auth.ErrorStatus,
+		Auth:           authn,
+		Logger:         log.Named("proxy"),
+		Metrics:        m,
+		LogUserID:      cfg.Log.UserID,
+		WebhookPath:    cfg.Server.WebhookPath,
+		WebSocket:      cfg.WebSocket,
+		CORS:           cfg.Server.CORS(),
+		TrustedProxies: cfg.Server.Trusted(),
 	})
 	if err != nil {
 		return err

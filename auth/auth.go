@@ -48,6 +48,9 @@ type Session struct {
 	Secret string
 	// UserID is x-hasura-user-id, for logs that enable it.
 	UserID string
+	// Sub is the verified token's sub claim (empty without a token or a
+	// sub), who the session counts as for per-user limits.
+	Sub string
 }
 
 // Options configure New.
@@ -327,8 +330,9 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 	)
 	// cache.get returned only an entry valid now (before exp+skew, current
 	// key set generation); it must also be the secret that matched here.
+	var sub string
 	if e := matchHit; e != nil && e.secret == v.index {
-		hc, exp = e.claims, e.exp
+		hc, exp, sub = e.claims, e.exp, e.sub
 	} else {
 		if matchDec == nil {
 			var err *Error
@@ -347,6 +351,7 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 		if err != nil {
 			return nil, err
 		}
+		sub = matchDec.claims.sub
 		if c := matchDec.claims; c.exp != nil {
 			exp = c.exp.Time
 			if a.cache != nil && hc.varsErr == nil {
@@ -355,6 +360,7 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 					secret:     v.index,
 					issMask:    a.issuerMask(matchDec),
 					claims:     hc,
+					sub:        sub,
 					exp:        exp,
 					notAfter:   exp.Add(v.skew),
 					generation: gen,
@@ -371,7 +377,7 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 	if hc.varsErr != nil {
 		return nil, hc.varsErr
 	}
-	s := &Session{Result: ResultAllowed, Role: role, Vars: hc.vars, Exp: exp, Secret: v.name}
+	s := &Session{Result: ResultAllowed, Role: role, Vars: hc.vars, Exp: exp, Secret: v.name, Sub: sub}
 	for _, kv := range hc.vars {
 		if kv.Name == varUserID {
 			s.UserID = kv.Value

@@ -37,6 +37,7 @@ type cacheEntry struct {
 	secret  int    // index of the secret that verified the token
 	issMask uint64 // secrets whose issuer pre-match accepts the token
 	claims  *hasuraClaims
+	sub     string // the token's sub claim
 	exp     time.Time
 	// notAfter is exp plus the secret's allowed skew: a hit is served only
 	// while a fresh verification would also accept the token.

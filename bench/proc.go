@@ -184,7 +184,9 @@ func waitHTTP(ctx context.Context, p *proc, url string, within time.Duration) er
 
 // proxyConfig is the real proxy's configuration file, in its normal
 // format: Clerk-style jwk_url and issuer, azp checked, aud not required
-// (Clerk session tokens have none), logging at warn (no access log).
+// (Clerk session tokens have none), logging at warn (no access log), and
+// no per-user socket cap: the subscription measurement opens every socket
+// with one token.
 func proxyConfig(listen, ops, upstream, jwksURL string, cacheSize int) string {
 	return fmt.Sprintf(`server:
   listen: %q
@@ -202,6 +204,8 @@ auth:
     aud: false
   token_cache:
     size: %d
+websocket:
+  max_connections_per_user: 10000
 log:
   level: warn
 `, listen, ops, upstream, jwksURL, benchIssuer, benchAZP, cacheSize)

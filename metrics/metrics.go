@@ -168,6 +168,18 @@ const (
 	// for longer than websocket.write_timeout: the socket is closed so the
 	// other direction is not blocked.
 	CloseWriteTimeout = "write_timeout"
+	// CloseTooManyPending is an upgrade refused because its client IP already holds
+	// websocket.max_pending_per_ip sockets that have not finished connection_init.
+	CloseTooManyPending = "too_many_pending_per_ip"
+	// CloseTooManyPerUser is a socket closed after its connection_init because its user already holds
+	// websocket.max_connections_per_user sockets.
+	CloseTooManyPerUser = "too_many_per_user"
+	// CloseBufferBudget is a socket closed because reading its message would have exceeded
+	// websocket.buffer_budget_bytes, the process's budget for partial messages.
+	CloseBufferBudget = "buffer_budget"
+	// CloseMessageTimeout is a client message after connection_init not received whole within
+	// websocket.message_timeout.
+	CloseMessageTimeout = "message_timeout"
 )
 
 // Result label values of webhook_requests_total.
@@ -198,7 +210,8 @@ var (
 		UpstreamGuardRefused, Other}
 	closeReasonSet = []string{CloseClientClosed, CloseUpstreamClosed, CloseInitTimeout, CloseInitFailed,
 		CloseTokenExpired, CloseShutdown, CloseMessageTooLarge, CloseProtocolError, CloseTooManyConnections,
-		CloseUpstreamUnreachable, CloseWriteTimeout, Other}
+		CloseUpstreamUnreachable, CloseWriteTimeout, CloseTooManyPending, CloseTooManyPerUser, CloseBufferBudget,
+		CloseMessageTimeout, Other}
 	webhookResultSet = []string{WebhookAllowed, WebhookDenied, WebhookError, Other}
 )
 
@@ -269,6 +282,7 @@ type Metrics struct {
 	ready prometheus.Gauge
 
 	wsConnections prometheus.Gauge
+	wsBuffered    prometheus.Gauge
 	wsClosed      []prometheus.Counter // [reason]
 
 	cacheHits      prometheus.Counter
@@ -424,6 +438,12 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, r := range closeReasonSet {
 		m.wsClosed = append(m.wsClosed, wsClosed.WithLabelValues(r))
 	}
+
+	m.wsBuffered = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace,
+		Name:      "websocket_buffered_bytes",
+		Help:      "Bytes held for client WebSocket messages that have not arrived whole, out of websocket.buffer_budget_bytes.",
+	}))
 
 	m.cacheHits = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace,
@@ -611,6 +631,15 @@ func (m *Metrics) WebSocketClosed(reason string) {
 	}
 	m.wsConnections.Dec()
 	m.wsClosed[m.closeReasons.of(reason)].Inc()
+}
+
+// WebSocketBuffered adds delta (negative when released) to the bytes held
+// for partial client WebSocket messages.
+func (m *Metrics) WebSocketBuffered(delta int64) {
+	if m == nil {
+		return
+	}
+	m.wsBuffered.Add(float64(delta))
 }
 
 // TokenCacheHit counts one verification answered from the token cache.

@@ -148,6 +148,10 @@ type Options struct {
 	// CORS is the cross-origin policy of every answer (cors.go); nil sends
 	// no CORS headers and forwards OPTIONS to Hasura.
 	CORS *CORS
+	// TrustedProxies says whose X-Forwarded-For names the client IP for
+	// per-client limits (server.trusted_proxies). The zero value trusts
+	// nobody: the client is the TCP peer.
+	TrustedProxies TrustedProxies
 }
 
 // Handler authenticates and forwards requests to Hasura. It is safe for

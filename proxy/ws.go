@@ -26,6 +26,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -72,6 +73,32 @@ type WebSocketConfig struct {
 	// Hasura's 400 access-denied. Requests without Origin (non-browser
 	// clients) are not affected. Empty allows every origin.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// TypePrefixBytes is how much of a client message after connection_init
+	// the proxy holds while its top-level "type" is unknown. A message that
+	// ends within it is relayed whole; a longer one is streamed to Hasura as
+	// it arrives, so a socket holds at most this much of a message however
+	// large it is. A value above MaxMessageBytes acts as MaxMessageBytes.
+	// Default 64 KiB.
+	TypePrefixBytes int64 `yaml:"type_prefix_bytes"`
+	// MessageTimeout bounds receiving one client message after
+	// connection_init, from its first frame to its last; a message not
+	// finished in time closes the socket with 4408. An idle socket has no
+	// deadline (legacy clients send nothing while they listen). Default 30s.
+	MessageTimeout time.Duration `yaml:"message_timeout"`
+	// BufferBudgetBytes caps the bytes the whole process holds for client
+	// messages that have not arrived whole (before connection_init, and the
+	// prefixes and stream buffers after it). A read the budget cannot cover
+	// closes its socket with 1013 (try again later). Default 32 MiB.
+	BufferBudgetBytes int64 `yaml:"buffer_budget_bytes"`
+	// MaxPendingPerIP caps the sockets one client IP (IPv6: its /64) may
+	// hold open before their connection_init is done; further upgrades from
+	// it get 503. Default 64.
+	MaxPendingPerIP int `yaml:"max_pending_per_ip"`
+	// MaxConnectionsPerUser caps the open sockets of one user (the token's
+	// sub, per JWT secret); a socket over it is closed with 4429 after its
+	// connection_init. The admin secret and the unauthorized role are not
+	// capped per user. Default 100.
+	MaxConnectionsPerUser int `yaml:"max_connections_per_user"`
 }
 
 // DefaultWebSocketConfig returns the defaults a config file overrides.
@@ -82,6 +109,12 @@ func DefaultWebSocketConfig() WebSocketConfig {
 		InitTimeout:      10 * time.Second,
 		WriteTimeout:     10 * time.Second,
 		HandshakeTimeout: 10 * time.Second,
+
+		TypePrefixBytes:       64 << 10,
+		MessageTimeout:        30 * time.Second,
+		BufferBudgetBytes:     32 << 20,
+		MaxPendingPerIP:       64,
+		MaxConnectionsPerUser: 100,
 	}
 }
 
@@ -103,6 +136,7 @@ func (c WebSocketConfig) withDefaults() WebSocketConfig {
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = d.HandshakeTimeout
 	}
+	c.limitDefaults(d)
 	return c
 }
 
@@ -125,6 +159,7 @@ func (c *WebSocketConfig) Validate() error {
 		{"init_timeout", c.InitTimeout},
 		{"write_timeout", c.WriteTimeout},
 		{"handshake_timeout", c.HandshakeTimeout},
+		{"message_timeout", c.MessageTimeout},
 	} {
 		if d.v <= 0 {
 			add(d.name, "must be positive")
@@ -135,6 +170,7 @@ func (c *WebSocketConfig) Validate() error {
 			add(fmt.Sprintf("allowed_origins[%d]", i), "must be an origin such as https://app.example.com (scheme, host and optional port only), not %q", o)
 		}
 	}
+	errs = append(errs, c.validateLimits()...)
 	return errors.Join(errs...)
 }
 
@@ -190,8 +226,6 @@ const (
 	// upstreamWriteBuffer is the size of the pooled write buffers of Hasura's
 	// socket; idle sockets hold none.
 	upstreamWriteBuffer = 16 << 10
-	// relayBuffer is the pooled buffer client messages are read through.
-	relayBuffer = 4 << 10
 )
 
 // wsProxy serves WebSocket upgrades for a Handler. It is safe for concurrent
@@ -205,7 +239,8 @@ type wsProxy struct {
 	upgrader websocket.Upgrader
 	dialer   websocket.Dialer
 	base     url.URL // Hasura's ws:// or wss:// URL, without path
-	bufs     sync.Pool
+	budget   *wsBudget
+	limits   *wsLimits
 
 	mu      sync.Mutex
 	conns   map[*wsConn]struct{}
@@ -225,6 +260,8 @@ func newWebSocketProxy(h *Handler, cfg WebSocketConfig) (*wsProxy, error) {
 		metrics: h.metrics,
 		conns:   make(map[*wsConn]struct{}),
 		base:    *h.target,
+		budget:  newWSBudget(cfg.BufferBudgetBytes, h.metrics),
+		limits:  newWSLimits(cfg),
 	}
 	p.base.Path, p.base.RawPath = "", ""
 	if p.base.Scheme == "https" {
@@ -239,7 +276,6 @@ func newWebSocketProxy(h *Handler, cfg WebSocketConfig) (*wsProxy, error) {
 			p.origins[n] = true
 		}
 	}
-	p.bufs.New = func() any { b := make([]byte, relayBuffer); return &b }
 	p.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.WriteTimeout,
 		// Zero buffer sizes and no pool: the socket reuses the 4 KiB read
@@ -414,6 +450,10 @@ func (p *wsProxy) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 		return
 	}
 	defer p.unregister(c)
+	if !p.admitPending(w, r, c) {
+		return
+	}
+	defer c.releaseLimits()
 
 	respHeader := http.Header{"X-Request-Id": {x.rid}}
 	if echo {
@@ -502,6 +542,11 @@ type wsConn struct {
 	// unusable). Handler goroutine only.
 	cliReadDone bool
 	scan        typeScanner // client message scanner (handler goroutine only)
+	// pendingIP holds a max_pending_per_ip slot while pending; userKey a
+	// max_connections_per_user slot when set. Handler goroutine only.
+	pendingIP netip.Addr
+	pending   bool
+	userKey   string
 
 	// cliWrite serializes data messages to the client: the Hasura -> client
 	// relay holds it for each message; stop takes it to send the legacy
@@ -631,7 +676,8 @@ func (c *wsConn) run(r *http.Request, cli *websocket.Conn) {
 
 	if !c.stopped() {
 		if s, authHeaders := c.awaitInit(r); s != nil {
-			if c.connectUpstream(r, s, authHeaders) {
+			c.donePending()
+			if c.admitUser(s) && c.connectUpstream(r, s, authHeaders) {
 				c.relay()
 			}
 		}
@@ -643,13 +689,14 @@ func (c *wsConn) run(r *http.Request, cli *websocket.Conn) {
 // it. It returns the session, or nil after recording a cause.
 func (c *wsConn) awaitInit(r *http.Request) (*auth.Session, http.Header) {
 	for {
-		_, data, err := c.cli.ReadMessage()
+		data, release, err := c.readInitMessage()
 		if err != nil {
 			c.cliReadDone = true
 			c.stop(c.initReadCause(err))
 			return nil, nil
 		}
 		msg, perr := parseClientMessage(data)
+		release()
 		if perr != nil {
 			if !c.invalidMessage(perr) {
 				return nil, nil
@@ -754,6 +801,9 @@ func (c *wsConn) writeClient(msg []byte) bool {
 // initReadCause explains a failed read before init: the init timeout, a
 // stop (the cause is already recorded), or the client.
 func (c *wsConn) initReadCause(err error) wsCause {
+	if errors.Is(err, errBudget) {
+		return c.budgetCause()
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() && !c.stopped() {
 		return wsCause{metric: metrics.CloseInitTimeout, clientCode: closeInitTimeout,
@@ -991,7 +1041,10 @@ func (c *wsConn) relay() {
 		if c.stopped() {
 			continue // NextReader drops the unread message
 		}
-		if cause := c.relayClientMessage(mt, r); cause != nil {
+		c.messageDeadline(true)
+		cause := c.relayClientMessage(c.up, mt, r)
+		c.messageDeadline(false)
+		if cause != nil {
 			c.stop(*cause)
 		}
 	}
@@ -1057,93 +1110,6 @@ func (c *wsConn) relayUpstreamMessage(mt int, r io.Reader, er *errReader) *wsCau
 	if err := w.Close(); err != nil {
 		c.cliDirty = true
 		return ptr(c.clientWriteCause(err))
-	}
-	return nil
-}
-
-// relayClientMessage relays one client message to Hasura. Every message is
-// scanned for its top-level "type": a connection_init is never relayed
-// (graphql-transport-ws closes 4429, the legacy protocol ignores it). The
-// message is held only until its type is known, then streamed; a message
-// whose type comes after a large payload is held whole (it cannot exceed
-// websocket.max_message_bytes). A second top-level "type" found while
-// streaming aborts the message before its final frame, so Hasura never
-// processes it, and closes the connection.
-func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
-	sc := &c.scan
-	sc.reset()
-	bp := c.p.bufs.Get().(*[]byte)
-	defer c.p.bufs.Put(bp)
-	buf := *bp
-	n := 0
-	var w io.WriteCloser
-	for {
-		if w == nil && n == len(buf) {
-			buf = append(buf, make([]byte, len(buf))...)
-		}
-		chunk := buf[n:]
-		if w != nil {
-			chunk = buf
-		}
-		m, err := r.Read(chunk)
-		if m > 0 {
-			sc.feed(chunk[:m])
-			if w == nil {
-				n += m
-			} else {
-				if sc.nTypes > 1 {
-					return c.duplicateTypeCause()
-				}
-				if _, werr := w.Write(chunk[:m]); werr != nil {
-					return ptr(c.upstreamWriteCause(werr))
-				}
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return ptr(c.clientReadCause(err))
-		}
-		if w == nil && sc.first == typeInit {
-			// Decided early: never relayed, whatever follows.
-			if c.proto == protoTransportWS {
-				return tooManyInits()
-			}
-			if _, err := io.Copy(io.Discard, r); err != nil {
-				return ptr(c.clientReadCause(err))
-			}
-			return nil
-		}
-		if w == nil && sc.first == typeOther && sc.nTypes == 1 {
-			_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
-			var werr error
-			if w, werr = c.up.NextWriter(mt); werr != nil {
-				return ptr(c.upstreamWriteCause(werr))
-			}
-			if _, werr = w.Write(buf[:n]); werr != nil {
-				return ptr(c.upstreamWriteCause(werr))
-			}
-		}
-	}
-	if sc.nTypes > 1 {
-		return c.duplicateTypeCause()
-	}
-	if w != nil {
-		if err := w.Close(); err != nil {
-			return ptr(c.upstreamWriteCause(err))
-		}
-		return nil
-	}
-	if sc.first == typeInit {
-		if c.proto == protoTransportWS {
-			return tooManyInits()
-		}
-		return nil
-	}
-	_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
-	if err := c.up.WriteMessage(mt, buf[:n]); err != nil {
-		return ptr(c.upstreamWriteCause(err))
 	}
 	return nil
 }

@@ -1317,7 +1317,8 @@ func TestWebSocketIdleMemory(t *testing.T) {
 	}
 	const n = 2000
 	const budget = 64 << 10
-	st := newWSStage(t)
+	// One user holds all n sockets.
+	st := newWSStage(t, withWS(func(c *WebSocketConfig) { c.MaxConnectionsPerUser = n }))
 	// subscribe opens n subscriptions that received their answers and
 	// stay open.
 	subscribe := func(url string, h http.Header, init string) []*websocket.Conn {
@@ -1428,6 +1429,11 @@ func TestWebSocketConfigValidate(t *testing.T) {
 			"websocket.init_timeout: must be positive",
 			"websocket.write_timeout: must be positive",
 			"websocket.handshake_timeout: must be positive",
+			"websocket.message_timeout: must be positive",
+			"websocket.type_prefix_bytes: must be between 1024 and 1073741824, not 0",
+			"websocket.buffer_budget_bytes: must be at least 262144",
+			"websocket.max_pending_per_ip: must be at least 1",
+			"websocket.max_connections_per_user: must be at least 1",
 		}},
 		{"message size", func(c *WebSocketConfig) { c.MaxMessageBytes = 2 << 30 }, []string{
 			"websocket.max_message_bytes: must be between 4096 and 1073741824, not 2147483648",
