@@ -16,34 +16,6 @@ const (
 	CodeAccessDenied         = "access-denied"
 )
 
-// Reasons are the closed set of metric and log reasons an Error carries: the
-// label values of hasura_auth_proxy_auth_decisions_total{reason}, defined by
-// the metrics package and re-exported here for callers of auth.
-const (
-	ReasonOK                  = metrics.ReasonOK
-	ReasonMissing             = metrics.ReasonMissing
-	ReasonMalformed           = metrics.ReasonMalformed
-	ReasonMultiple            = metrics.ReasonMultiple
-	ReasonExpired             = metrics.ReasonExpired
-	ReasonNotYetValid         = metrics.ReasonNotYetValid
-	ReasonIssuedInFuture      = metrics.ReasonIssuedInFuture
-	ReasonBadSignature        = metrics.ReasonBadSignature
-	ReasonBadAlgorithm        = metrics.ReasonBadAlgorithm
-	ReasonUnknownKID          = metrics.ReasonUnknownKID
-	ReasonNoKeys              = metrics.ReasonNoKeys
-	ReasonBadIssuer           = metrics.ReasonBadIssuer
-	ReasonBadAudience         = metrics.ReasonBadAudience
-	ReasonBadAZP              = metrics.ReasonBadAZP
-	ReasonClaimsInvalid       = metrics.ReasonClaimsInvalid
-	ReasonRoleMissing         = metrics.ReasonRoleMissing
-	ReasonRoleNotAllowed      = metrics.ReasonRoleNotAllowed
-	ReasonBadAdminSecret      = metrics.ReasonBadAdminSecret
-	ReasonAdminSecretDisabled = metrics.ReasonAdminSecretDisabled
-	ReasonTokenTooLarge       = metrics.ReasonTokenTooLarge
-	ReasonMissingExp          = metrics.ReasonMissingExp
-	ReasonBadClaimValue       = metrics.ReasonBadClaimValue
-)
-
 // Results are the closed set of authentication outcomes
 // (hasura_auth_proxy_auth_decisions_total{result}).
 const (

@@ -255,8 +255,9 @@ func (m *Metrics) ObserveRequest(endpoint string, code int, d time.Duration) {
 }
 
 // AuthDecision counts one authentication decision: result is one of the
-// Result constants and reason one of the Reason constants (ReasonOK for every
-// accepted decision).
+// Result constants and reason one of package auth's reasons (Reasons(),
+// "ok" for every accepted decision). A value outside either closed set is
+// counted as Other.
 func (m *Metrics) AuthDecision(result, reason string) {
 	if m == nil {
 		return
