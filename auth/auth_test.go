@@ -227,8 +227,9 @@ func varsMap(vs []Var) map[string]string {
 	return m
 }
 
-// TestCatalogue runs every row of Hasura's error catalogue (reference §3.2)
-// and the stricter-than-Hasura refusals through a JWKS-backed secret.
+// TestCatalogue runs every refusal of Hasura's JWT mode (the errors of
+// server/src-lib/Hasura/Server/Auth/JWT.hs and Hasura/Server/Auth.hs, asserted by
+// server/tests-py/test_jwt.py and AuthSpec.hs) and the stricter-than-Hasura refusals through a JWKS-backed secret.
 func TestCatalogue(t *testing.T) {
 	jwks := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
 	mut := func(f func(c map[string]any)) map[string]any { c := clerkClaims(); f(c); return c }
@@ -466,7 +467,7 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, want map[
 }
 
 // TestKeyTypes verifies Hasura's conformance tokens with every static key
-// type (reference §6.1 configs rsa, ed25519, es, plus HS).
+// type (server/tests-py/test_jwt.py configs rsa, ed25519, es, plus HS).
 func TestKeyTypes(t *testing.T) {
 	rk := rsaKey(t, "a")
 	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -549,7 +550,7 @@ func TestHeaderLocations(t *testing.T) {
 }
 
 // TestNamespaceOptions covers claims_namespace, claims_namespace_path and
-// claims_format (reference §6.1 variations and rows 16, 18, 19).
+// claims_format (the variations of server/tests-py/test_jwt.py).
 func TestNamespaceOptions(t *testing.T) {
 	roles := map[string]any{"x-hasura-user-id": "1", "x-hasura-default-role": "user", "x-hasura-allowed-roles": []any{"user"}}
 	rolesJSON, _ := json.Marshal(roles)
@@ -601,7 +602,7 @@ func TestNamespaceOptions(t *testing.T) {
 	}
 }
 
-// TestClaimsMap runs Hasura's test_jwt_claims_map.py cases (reference §6.3).
+// TestClaimsMap runs Hasura's server/tests-py/test_jwt_claims_map.py cases.
 func TestClaimsMap(t *testing.T) {
 	const ns = "https://myapp.com/jwt/claims"
 	path := func(p string) ClaimsMapEntry { return ClaimsMapEntry{Path: p} }
@@ -698,7 +699,9 @@ func TestClaimsMap(t *testing.T) {
 	}
 }
 
-// TestAdminSecretAndAnonymous covers reference §1.3, §1.4 and AuthSpec.hs.
+// TestAdminSecretAndAnonymous covers the unauthorized role and the admin
+// secret as server/src-lib/Hasura/Server/Auth.hs handles them and
+// server/src-test/Hasura/Server/AuthSpec.hs asserts.
 func TestAdminSecretAndAnonymous(t *testing.T) {
 	tok := hs256(t, clerkClaims())
 	tests := []struct {
@@ -760,7 +763,8 @@ func TestAdminSecretAndAnonymous(t *testing.T) {
 }
 
 // TestSeveralIssuers routes tokens by the unverified iss to one secret's
-// keys, never a merged key set (reference §1.2, clerk §2.8-C).
+// keys, never a merged key set (processJwt_ pairs each token with the
+// secrets whose issuer it matches).
 func TestSeveralIssuers(t *testing.T) {
 	jwksA := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
 	jwksB := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})

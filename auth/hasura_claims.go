@@ -22,7 +22,11 @@ const (
 
 // Var is one session variable sent to Hasura as a header. Name is lower-case.
 type Var struct {
-	Name  string
+	// Name is the header name, lower-case (x-hasura-user-id).
+	Name string
+	// Value is the header value Hasura receives, converted from the claim
+	// (a JSON string's content; with array_claims: postgres, an array's
+	// Postgres literal).
 	Value string
 }
 
@@ -87,9 +91,9 @@ func newClaimsRules(s *JWTSecret, postgres bool) (claimsRules, error) {
 	return r, nil
 }
 
-// extract applies the rules to a verified payload (reference §2 steps 4-5,
-// 7): locate the claims, read the role claims, convert the session
-// variables.
+// extract applies the rules to a verified payload: locate the claims, read
+// the role claims, convert the session variables, in the order of Hasura's
+// parseClaimsMap and parseHasuraClaims (server/src-lib/Hasura/Server/Auth/JWT.hs).
 func (r *claimsRules) extract(c *claimSet) (*hasuraClaims, *Error) {
 	if r.claimsMap != nil {
 		return r.extractMap(c)
@@ -187,7 +191,8 @@ func (r *claimsRules) locate(c *claimSet) (map[string]json.RawMessage, *Error) {
 	return obj, nil
 }
 
-// extractMap applies claims_map (reference §2 step 4, claims_map mode).
+// extractMap applies claims_map as Hasura's parseClaimsMap does: allowed
+// roles, then the default role, then the other variables.
 func (r *claimsRules) extractMap(c *claimSet) (*hasuraClaims, *Error) {
 	hc := &hasuraClaims{}
 	find := func(name string) (claimsMapRule, bool) {
@@ -439,7 +444,8 @@ func checkRoleName(claim, role string) *Error {
 	return nil
 }
 
-// selectRole applies the x-hasura-role request header (reference §2 step 6):
+// selectRole applies the x-hasura-role request header as Hasura's
+// processJwt_ does (server/src-lib/Hasura/Server/Auth/JWT.hs):
 // empty or absent means the default role; the role must be allowed,
 // case-sensitively.
 func selectRole(hc *hasuraClaims, requested string) (string, *Error) {

@@ -7,6 +7,12 @@
 // not a closed set of this package is issuer, which callers fill from
 // configuration only (see [Metrics.JWKSRefresh]).
 //
+// Who owns the values: the auth decision reasons are package auth's
+// (auth.Reasons; this package repeats them because auth records through it,
+// and a test in auth keeps the two sets equal); the other closed sets
+// (endpoints, codes, JWKS results, upstream kinds, close reasons, webhook
+// results) are defined here, and callers pass these constants.
+//
 // The metrics are registered on a registry passed to [New], never on the
 // default registry. Every series of the closed sets is created at zero by New,
 // so rate() and alerts see zeros instead of absent series. The operator's
