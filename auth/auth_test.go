@@ -745,7 +745,7 @@ func TestAdminSecretAndAnonymous(t *testing.T) {
 					t.Fatalf("got %v; want %s/%s", err, tt.code, tt.reason)
 				}
 				if tt.code == CodeAccessDenied && (ae.Status != http.StatusUnauthorized || ae.Message != "invalid x-hasura-admin-secret/x-hasura-access-key") {
-					t.Errorf("admin refusal %d %q", ae.Status, ae.Message)
+					t.Errorf("admin refusal = %d %q; want %d %q", ae.Status, ae.Message, http.StatusUnauthorized, "invalid x-hasura-admin-secret/x-hasura-access-key")
 				}
 				if got := counterValue(t, reg, "auth_decisions_total", map[string]string{"result": ResultDenied, "reason": tt.reason}); got != 1 {
 					t.Errorf("denied counter %v; want 1", got)
@@ -924,7 +924,7 @@ func TestTokenCache(t *testing.T) {
 func TestNewRejectsBadConfig(t *testing.T) {
 	cfg := hsConfig()
 	if _, err := New(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), "admin secret") {
-		t.Errorf("no admin secret: %v", err)
+		t.Errorf("New without admin secret: err = %v; want an error mentioning %q", err, "admin secret")
 	}
 	cfg.JWTSecret = nil
 	if _, err := New(Options{Config: cfg, AdminSecret: testAdmin}); err == nil {
@@ -968,7 +968,7 @@ func TestSecretNeverPrints(t *testing.T) {
 	}
 	for _, out := range outs {
 		if strings.Contains(out, "super-secret") || strings.Contains(out, "7375706572") {
-			t.Errorf("secret printed: %s", out)
+			t.Errorf("formatted Secret = %s; want it without the secret (plain or hex)", out)
 		}
 	}
 	if !s.Equal("super-secret-value") || s.Equal("super-secret-valuE") || s.Equal("") || Secret("").Equal("") {
@@ -995,7 +995,7 @@ func TestRotationIsLogged(t *testing.T) {
 	}
 	f := entries[0].ContextMap()
 	if fmt.Sprint(f["added_kids"]) != `["ins_b"]` || fmt.Sprint(f["removed_kids"]) != `["ins_a"]` {
-		t.Errorf("fields %v", f)
+		t.Errorf("rotation log fields = %v; want added_kids [\"ins_b\"] and removed_kids [\"ins_a\"]", f)
 	}
 }
 

@@ -154,7 +154,7 @@ func TestTokenCacheSizeBound(t *testing.T) {
 			}
 			evicted := perfCounter(t, reg, "hasura_auth_proxy_token_cache_evictions_total")
 			if int(evicted)+c.len() != puts {
-				t.Errorf("evictions %v + len %d != puts %d", evicted, c.len(), puts)
+				t.Errorf("evictions %v + len %d = %d; want puts %d", evicted, c.len(), int(evicted)+c.len(), puts)
 			}
 		})
 	}
@@ -188,10 +188,10 @@ func TestTokenCacheEviction(t *testing.T) {
 		for _, step := range []struct{ add, gone string }{{"d", "a"}, {"e", "b"}} {
 			c.put(testEntry(step.add, 0, cacheT0.Add(4*time.Hour), 0), cacheT0)
 			if cacheGet(c, step.gone, cacheT0) != nil {
-				t.Errorf("after adding %s, %s (expiring first) is still held", step.add, step.gone)
+				t.Errorf("after adding %s: get(%s) = held; want evicted (it expires first)", step.add, step.gone)
 			}
 			if cacheGet(c, step.add, cacheT0) == nil || cacheGet(c, "c", cacheT0) == nil {
-				t.Errorf("after adding %s, a later-expiring entry was evicted", step.add)
+				t.Errorf("after adding %s: get(%s) or get(c) = nil; want both held (they expire later)", step.add, step.add)
 			}
 		}
 	})
@@ -256,17 +256,17 @@ func TestTokenCacheConcurrent(t *testing.T) {
 				case e == nil:
 					c.put(testEntry(tok, 0, now.Add(time.Minute), gen), now)
 				case e.key != tokenKey(tok):
-					t.Errorf("asked for %s, got another token's entry", tok)
+					t.Errorf("get(%s) = entry of key %x; want key %x", tok, e.key, tokenKey(tok))
 					return
 				case !now.Before(e.notAfter):
-					t.Errorf("expired entry served for %s", tok)
+					t.Errorf("get(%s) at %v = entry valid until %v; want nil (expired)", tok, now, e.notAfter)
 					return
 				case e.generation < gen:
-					t.Errorf("entry of generation %d served at generation %d", e.generation, gen)
+					t.Errorf("get at generation %d = entry of generation %d; want nil (older generation)", gen, e.generation)
 					return
 				}
 				if n := c.len(); n > 64 {
-					t.Errorf("len %d > 64", n)
+					t.Errorf("len = %d; want at most 64", n)
 					return
 				}
 			}
@@ -368,7 +368,7 @@ func TestAuthenticateConcurrent(t *testing.T) {
 				n := (i*5 + w) % len(toks)
 				s, err := a.Authenticate(context.Background(), http.Header{"Authorization": {"Bearer " + toks[n]}})
 				if err != nil {
-					t.Errorf("token %d: %v", n, err)
+					t.Errorf("Authenticate(token %d) = %v; want nil", n, err)
 					return
 				}
 				if want := fmt.Sprintf("user_%d", n); s.UserID != want {
@@ -380,7 +380,7 @@ func TestAuthenticateConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	if n := a.cache.len(); n > 8 {
-		t.Errorf("len = %d > 8", n)
+		t.Errorf("len = %d; want at most 8", n)
 	}
 }
 

@@ -664,7 +664,7 @@ func TestRemoteKeysRotation(t *testing.T) {
 		t.Fatalf("verify unknown kid = %v; want ErrUnknownKID", err)
 	}
 	if !strings.Contains(err.Error(), `"ins_c"`) {
-		t.Errorf("error %q should name the quoted kid", err)
+		t.Errorf("verify unknown kid = %q; want it to contain %q", err, `"ins_c"`)
 	}
 	if got := srv.fetches.Load(); got != 3 {
 		t.Fatalf("fetches = %d; want 3", got)
@@ -716,7 +716,7 @@ func TestRemoteKeysUnknownKIDFlood(t *testing.T) {
 		t.Errorf("JWKS fetches = %d; want at most 2 (start + one unknown-kid refresh)", got)
 	}
 	if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Errorf("known kid during the flood: %v", err)
+		t.Errorf("verify known kid during the flood = %v; want nil", err)
 	}
 }
 
@@ -847,13 +847,13 @@ func TestRemoteKeysFailedRefreshKeepsKeys(t *testing.T) {
 				t.Errorf("jwks_keys = %v; want 1", got)
 			}
 			if h.keys.Generation() != gen {
-				t.Errorf("generation changed on a failed refresh")
+				t.Errorf("Generation after a failed refresh = %d; want %d (unchanged)", h.keys.Generation(), gen)
 			}
 
 			srv.set(serveKeys(t, es.jwk(t)))
 			h.fetch(t, metrics.JWKSSuccess)
 			if h.keys.stale.Load() || h.metric(t, "jwks_stale") != 0 {
-				t.Errorf("still stale after a successful refresh")
+				t.Errorf("stale, jwks_stale after a successful refresh = %v, %v; want false, 0", h.keys.stale.Load(), h.metric(t, "jwks_stale"))
 			}
 		})
 	}
@@ -883,7 +883,7 @@ func TestRemoteKeysMaxStale(t *testing.T) {
 		t.Errorf("Ready = %v; want ErrNoKeys mentioning max_stale", err)
 	}
 	if h.keys.Generation() == gen {
-		t.Errorf("generation unchanged after keys expired")
+		t.Errorf("Generation after keys expired = %d; want a new one (was %d)", h.keys.Generation(), gen)
 	}
 	if h.metric(t, "jwks_keys") != 0 || h.metric(t, "jwks_stale") != 0 {
 		t.Errorf("jwks_keys = %v, jwks_stale = %v; want 0, 0", h.metric(t, "jwks_keys"), h.metric(t, "jwks_stale"))
@@ -932,13 +932,13 @@ func TestRemoteKeysETag(t *testing.T) {
 		t.Fatalf("verify after 304: %v", err)
 	}
 	if h.keys.Generation() != gen {
-		t.Errorf("generation changed on 304")
+		t.Errorf("Generation after 304 = %d; want %d (unchanged)", h.keys.Generation(), gen)
 	}
 	if got := h.metric(t, "jwks_refresh_total", "result", "not_modified"); got != 1 {
 		t.Errorf("jwks_refresh_total{not_modified} = %v; want 1", got)
 	}
 	if got := h.metric(t, "jwks_last_success_timestamp_seconds"); got != float64(h.clock.Now().Add(-2*time.Minute).Unix()) {
-		t.Errorf("jwks_last_success not moved by the 304")
+		t.Errorf("jwks_last_success_timestamp_seconds = %v; want %v (the 304)", got, float64(h.clock.Now().Add(-2*time.Minute).Unix()))
 	}
 }
 
@@ -1003,7 +1003,7 @@ func TestParseJWKSFilters(t *testing.T) {
 	for _, k := range keys {
 		switch k.Key().(type) {
 		case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey, []byte:
-			t.Errorf("kid %s holds private or symmetric material %T", k.Marshal().KID, k.Key())
+			t.Errorf("kid %s key = %T; want a public asymmetric key", k.Marshal().KID, k.Key())
 		}
 	}
 
@@ -1014,7 +1014,7 @@ func TestParseJWKSFilters(t *testing.T) {
 	ctx := context.Background()
 	for _, s := range []signer{rs, es, ed} {
 		if err := verify(ctx, h.keys, JWKSAlgorithms(), s.token(t, s.kid)); err != nil {
-			t.Errorf("verify %s: %v", s.kid, err)
+			t.Errorf("verify %s = %v; want nil", s.kid, err)
 		}
 	}
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), encKey.token(t, "rsa-enc")); !errors.Is(err, ErrUnknownKID) {
@@ -1178,7 +1178,7 @@ func TestRemoteKeysLogsStateChangesOnly(t *testing.T) {
 	for _, e := range logs.All() {
 		for _, f := range e.Context {
 			if s := fmt.Sprint(f.String, f.Interface); strings.Contains(s, "s3cret") {
-				t.Errorf("log %q field %s leaks the URL query", e.Message, f.Key)
+				t.Errorf("log %q field %s = %s; want it without the URL query", e.Message, f.Key, s)
 			}
 			if f.Key == "url" && f.String != srv.URL+"/jwks.json" {
 				t.Errorf("url = %q; want it without query", f.String)
@@ -1196,7 +1196,7 @@ func TestRemoteKeysLogsStateChangesOnly(t *testing.T) {
 	for _, e := range logs2.All() {
 		for _, f := range e.Context {
 			if f.Interface != nil && strings.Contains(fmt.Sprint(f.Interface), "s3cret") {
-				t.Errorf("log %q field %s leaks the URL query: %v", e.Message, f.Key, f.Interface)
+				t.Errorf("log %q field %s = %v; want it without the URL query", e.Message, f.Key, f.Interface)
 			}
 		}
 	}
@@ -1222,7 +1222,7 @@ func TestJWKSAlgorithms(t *testing.T) {
 	algs := JWKSAlgorithms()
 	for _, a := range algs {
 		if strings.HasPrefix(a, "HS") || a == "none" {
-			t.Errorf("JWKSAlgorithms contains symmetric or none alg %s", a)
+			t.Errorf("JWKSAlgorithms() contains %s; want asymmetric algorithms only", a)
 		}
 	}
 	algs[0] = "HS256"
