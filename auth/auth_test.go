@@ -178,7 +178,7 @@ func startAuth(t testing.TB, o Options) *Authenticator {
 		err := rk.WaitReady(wctx)
 		wcancel()
 		if err != nil {
-			t.Fatalf("keys not ready: %v", err)
+			t.Fatalf("WaitReady = %v; want nil", err)
 		}
 	}
 	return a
@@ -411,7 +411,7 @@ func TestCatalogue(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("unexpected refusal: %v", err)
+				t.Fatalf("Authenticate = %v; want nil", err)
 			}
 			if s.Role != tt.wantRole || s.Result != ResultAllowed {
 				t.Errorf("role %q result %q; want %q allowed", s.Role, s.Result, tt.wantRole)
@@ -497,7 +497,7 @@ func TestKeyTypes(t *testing.T) {
 			a, _ := newTestAuth(t, cfg)
 			ok := sign(t, tt.method, tt.signKey, map[string]any{"kid": "whatever"}, clerkClaims())
 			if s, err := a.Authenticate(context.Background(), bearer(ok)); err != nil || s.Role != "user" {
-				t.Fatalf("valid token: session %+v err %v", s, err)
+				t.Fatalf("Authenticate(valid token) = %+v, %v; want role user, nil", s, err)
 			}
 			// Hasura's invalid_signature case: HS-signed with a random
 			// RSA PEM as the HMAC secret (HS384 when the config is HS256).
@@ -543,7 +543,7 @@ func TestHeaderLocations(t *testing.T) {
 				return
 			}
 			if err != nil || s.Role != "user" {
-				t.Fatalf("session %+v err %v", s, err)
+				t.Fatalf("Authenticate = %+v, %v; want role user, nil", s, err)
 			}
 		})
 	}
@@ -596,7 +596,7 @@ func TestNamespaceOptions(t *testing.T) {
 				return
 			}
 			if err != nil || sess.Role != "user" || varsMap(sess.Vars)["x-hasura-user-id"] != "1" {
-				t.Fatalf("session %+v err %v", sess, err)
+				t.Fatalf("Authenticate = %+v, %v; want role user, x-hasura-user-id 1, nil", sess, err)
 			}
 		})
 	}
@@ -821,7 +821,7 @@ func TestRotationAndOutage(t *testing.T) {
 	jwks.set(map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a"), "ins_new": rsaKey(t, "b")})
 	rotated := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_new"}, clerkClaims())
 	if _, err := a.Authenticate(ctx, bearer(rotated)); err != nil {
-		t.Fatalf("rotated key not picked up: %v", err)
+		t.Fatalf("Authenticate(token of the rotated key) = %v; want nil", err)
 	}
 	before := jwks.fetches.Load()
 	for i := 0; i < 50; i++ {
@@ -836,7 +836,7 @@ func TestRotationAndOutage(t *testing.T) {
 	jwks.set(nil) // empty set: must not wipe the cache
 	jwks.Close()  // and then the endpoint is down
 	if _, err := a.Authenticate(ctx, bearer(rs256(t, clerkClaims()))); err != nil {
-		t.Fatalf("cached key lost during outage: %v", err)
+		t.Fatalf("Authenticate during the JWKS outage = %v; want nil (keys kept)", err)
 	}
 }
 
@@ -872,7 +872,7 @@ func TestTokenCache(t *testing.T) {
 	tok := rs256(t, clerkClaims())
 	for i := 0; i < 3; i++ {
 		if s, err := a.Authenticate(ctx, bearer(tok)); err != nil || s.Role != "user" {
-			t.Fatalf("call %d: %+v %v", i, s, err)
+			t.Fatalf("call %d: Authenticate = %+v, %v; want role user, nil", i, s, err)
 		}
 	}
 	if a.cache.len() != 1 {
@@ -881,14 +881,14 @@ func TestTokenCache(t *testing.T) {
 	_, err := a.Authenticate(ctx, with(bearer(tok), "X-Hasura-Role", "admin"))
 	wantErr(t, err, CodeAccessDenied, "Your requested role is not in allowed roles")
 	if s, err := a.Authenticate(ctx, with(bearer(tok), "X-Hasura-Role", "editor")); err != nil || s.Role != "editor" {
-		t.Fatalf("role selection on a hit: %+v %v", s, err)
+		t.Fatalf("Authenticate(cache hit, role editor) = %+v, %v; want role editor, nil", s, err)
 	}
 	// Valid until exp+skew, not a moment longer.
 	mu.Lock()
 	now = testNow.Add(64 * time.Second)
 	mu.Unlock()
 	if _, err := a.Authenticate(ctx, bearer(tok)); err != nil {
-		t.Fatalf("within skew: %v", err)
+		t.Fatalf("Authenticate within skew = %v; want nil", err)
 	}
 	mu.Lock()
 	now = testNow.Add(65 * time.Second)
@@ -905,14 +905,14 @@ func TestTokenCache(t *testing.T) {
 		wantErr(t, err, CodeInvalidJWT, `Could not verify JWT: token "azp" claim is not in auth.authorized_parties`)
 	}
 	if a.cache.len() != 1 {
-		t.Fatalf("a failure was cached: %d entries", a.cache.len())
+		t.Fatalf("cache len = %d; want 1 (failures are not cached)", a.cache.len())
 	}
 	// The key is removed from the JWKS: after the refresh, the cached
 	// token must not be served.
 	jwks.set(map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
 	other := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_b"}, clerkClaims())
 	if _, err := a.Authenticate(ctx, bearer(other)); err != nil { // triggers the unknown-kid refresh
-		t.Fatalf("new key: %v", err)
+		t.Fatalf("Authenticate(token of a new kid) = %v; want nil", err)
 	}
 	_, err = a.Authenticate(ctx, bearer(tok))
 	if err == nil {
@@ -1062,7 +1062,7 @@ func TestFractionalNumericDates(t *testing.T) {
 			_, err := a.Authenticate(context.Background(), bearer(hs256(t, c)))
 			if tt.msg == "" {
 				if err != nil {
-					t.Fatalf("refused: %v", err)
+					t.Fatalf("Authenticate = %v; want nil", err)
 				}
 				return
 			}

@@ -84,7 +84,7 @@ func TestTokenCacheHitMissExpiryGeneration(t *testing.T) {
 			src1.gen.Store(0)
 			c, reg := newTestCache(t, 100, src0, src1)
 			if got := cacheGet(c, "tok", cacheT0); got != nil {
-				t.Fatalf("empty cache returned %+v", got)
+				t.Fatalf("get on an empty cache = %+v; want nil", got)
 			}
 			e := testEntry("tok", 0, cacheT0.Add(60*time.Second), 0)
 			c.put(e, cacheT0)
@@ -94,7 +94,7 @@ func TestTokenCacheHitMissExpiryGeneration(t *testing.T) {
 				t.Fatalf("get at %v: hit %v; want %v", at.Sub(cacheT0), got != nil, tt.wantHit)
 			}
 			if got != nil && got != e {
-				t.Fatalf("get returned another entry: %+v", got)
+				t.Fatalf("get = %+v; want the entry put, %+v", got, e)
 			}
 			wantHits := 0.0
 			if tt.wantHit {
@@ -149,7 +149,7 @@ func TestTokenCacheSizeBound(t *testing.T) {
 			for i := 0; i < puts; i++ {
 				c.put(testEntry(fmt.Sprintf("tok-%d", i), 0, cacheT0.Add(time.Minute), 0), cacheT0)
 				if c.len() > size {
-					t.Fatalf("after %d puts len = %d > size %d", i+1, c.len(), size)
+					t.Fatalf("after %d puts len = %d; want at most %d", i+1, c.len(), size)
 				}
 			}
 			evicted := perfCounter(t, reg, "hasura_auth_proxy_token_cache_evictions_total")
@@ -215,10 +215,10 @@ func TestTokenCacheEviction(t *testing.T) {
 				tok := fmt.Sprintf("new-%d", i)
 				c.put(testEntry(tok, 1, cacheT0.Add(time.Hour), 0), at)
 				if cacheGet(c, "keep", at) == nil {
-					t.Fatalf("round %d: a valid entry was evicted while an invalid one was held", i)
+					t.Fatalf("round %d: get(keep) = nil; want it held (an invalid entry should go first)", i)
 				}
 				if cacheGet(c, tok, at) == nil {
-					t.Fatalf("round %d: new entry not served", i)
+					t.Fatalf("round %d: get(%s) = nil; want the new entry", i, tok)
 				}
 				// Expire the entry just stored so the next round has an
 				// invalid entry to replace again.
@@ -290,7 +290,7 @@ func TestTokenCacheThroughAuthenticate(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		s := perfMustAuth(t, a, perfBearer(good))
 		if s.Role != "user" || s.UserID != "user_good" {
-			t.Fatalf("call %d: session %+v", i, s)
+			t.Fatalf("call %d: session = %+v; want role user, user id user_good", i, s)
 		}
 	}
 	if h, m := perfCounter(t, reg, "hasura_auth_proxy_token_cache_hits_total"),
@@ -325,11 +325,11 @@ func TestTokenCacheThroughAuthenticate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for i := 0; i < 2; i++ {
 				if s, err := a.Authenticate(context.Background(), perfBearer(tt.tok)); err == nil {
-					t.Fatalf("call %d accepted: %+v", i, s)
+					t.Fatalf("call %d: Authenticate = %+v, nil; want a refusal", i, s)
 				}
 			}
 			if a.cache.len() != 1 {
-				t.Fatalf("a failure was cached: len = %d", a.cache.len())
+				t.Fatalf("cache len = %d; want 1 (failures are not cached)", a.cache.len())
 			}
 		})
 	}
@@ -405,6 +405,6 @@ func TestCachedAuthenticateAllocs(t *testing.T) {
 		}
 	})
 	if got > cachedAuthAllocBudget {
-		t.Fatalf("cached Authenticate allocates %v times per call; budget %d", got, cachedAuthAllocBudget)
+		t.Fatalf("cached Authenticate allocations per call = %v; want at most %d", got, cachedAuthAllocBudget)
 	}
 }

@@ -343,7 +343,7 @@ func TestJWKSConfigYAML(t *testing.T) {
 				t.Fatalf("got %+v; want %+v", got, tt.want)
 			}
 			if err := got.Validate("auth.jwks"); err != nil {
-				t.Fatalf("Validate: %v", err)
+				t.Fatalf("Validate = %v; want nil", err)
 			}
 		})
 	}
@@ -555,14 +555,14 @@ func TestRemoteKeysFirstFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := h.keys.Ready(); err != nil {
-		t.Fatalf("Ready = %v", err)
+		t.Fatalf("Ready = %v; want nil", err)
 	}
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), rs.token(t, "ins_1")); err != nil {
-		t.Fatalf("verify: %v", err)
+		t.Fatalf("verify = %v; want nil", err)
 	}
 	// No kid: Keyfunc returns every held key to try.
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), rs.token(t, "")); err != nil {
-		t.Fatalf("verify without kid: %v", err)
+		t.Fatalf("verify without kid = %v; want nil", err)
 	}
 	if got := h.metric(t, "jwks_keys"); got != 1 {
 		t.Errorf("jwks_keys = %v; want 1", got)
@@ -614,7 +614,7 @@ func TestRemoteKeysStartFailureRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Fatalf("verify after recovery: %v", err)
+		t.Fatalf("verify after recovery = %v; want nil", err)
 	}
 	if got := h.metric(t, "jwks_refresh_total", "result", "error"); got < 2 {
 		t.Errorf("jwks_refresh_total{error} = %v; want at least 2", got)
@@ -634,7 +634,7 @@ func TestRemoteKeysRotation(t *testing.T) {
 
 	srv.set(serveKeys(t, a.jwk(t), b.jwk(t)))
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), b.token(t, "ins_b")); err != nil {
-		t.Fatalf("verify new kid: %v", err)
+		t.Fatalf("verify new kid = %v; want nil", err)
 	}
 	if got := srv.fetches.Load(); got != 2 {
 		t.Fatalf("fetches = %d; want 2 (start, unknown kid)", got)
@@ -832,7 +832,7 @@ func TestRemoteKeysFailedRefreshKeepsKeys(t *testing.T) {
 			srv.set(tt.handler)
 			h.fetch(t, tt.want)
 			if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-				t.Fatalf("verify with kept keys: %v", err)
+				t.Fatalf("verify with kept keys = %v; want nil", err)
 			}
 			if err := h.keys.Ready(); err != nil {
 				t.Errorf("Ready = %v; want nil (stale keys are usable)", err)
@@ -871,7 +871,7 @@ func TestRemoteKeysMaxStale(t *testing.T) {
 	h.clock.Advance(cfg.MaxStale - time.Second)
 	h.fetch(t, metrics.JWKSError)
 	if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Fatalf("verify just before max_stale: %v", err)
+		t.Fatalf("verify just before max_stale = %v; want nil", err)
 	}
 	h.clock.Advance(2 * time.Second)
 	for _, kid := range []string{"k1", ""} {
@@ -892,7 +892,7 @@ func TestRemoteKeysMaxStale(t *testing.T) {
 	srv.set(serveKeys(t, es.jwk(t)))
 	h.fetch(t, metrics.JWKSSuccess)
 	if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Fatalf("verify after recovery: %v", err)
+		t.Fatalf("verify after recovery = %v; want nil", err)
 	}
 }
 
@@ -915,7 +915,7 @@ func TestRemoteKeysETag(t *testing.T) {
 	}
 	<-h.results
 	if inm := srv.inm.Load(); inm != "" {
-		t.Fatalf("first fetch sent If-None-Match %q", inm)
+		t.Fatalf("first fetch If-None-Match = %q; want none", inm)
 	}
 	gen := h.keys.Generation()
 	h.clock.Advance(cfg.MaxStale - time.Minute)
@@ -929,7 +929,7 @@ func TestRemoteKeysETag(t *testing.T) {
 	// The 304 renewed the keys' freshness.
 	h.clock.Advance(2 * time.Minute)
 	if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Fatalf("verify after 304: %v", err)
+		t.Fatalf("verify after 304 = %v; want nil", err)
 	}
 	if h.keys.Generation() != gen {
 		t.Errorf("Generation after 304 = %d; want %d (unchanged)", h.keys.Generation(), gen)
@@ -1251,11 +1251,11 @@ func FuzzParseJWKS(f *testing.F) {
 			switch k.Key().(type) {
 			case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
 			default:
-				t.Fatalf("kept key of type %T", k.Key())
+				t.Fatalf("kept key type = %T; want an RSA, EC or Ed25519 public key", k.Key())
 			}
 			if kid := k.Marshal().KID; kid != "" {
 				if seen[kid] {
-					t.Fatalf("duplicate kid %q kept", kid)
+					t.Fatalf("kid %q kept twice; want the first only", kid)
 				}
 				seen[kid] = true
 			}
@@ -1276,7 +1276,7 @@ func FuzzRefreshAfter(f *testing.F) {
 		now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 		for _, h := range []http.Header{{"Cache-Control": {cc}}, {"Expires": {cc}}} {
 			if d := refreshAfter(h, cfg, now); d < cfg.MinRefreshInterval || d > cfg.MaxRefreshInterval {
-				t.Fatalf("refreshAfter(%v) = %s; outside [%s, %s]", h, d, cfg.MinRefreshInterval, cfg.MaxRefreshInterval)
+				t.Fatalf("refreshAfter(%v) = %s; want within [%s, %s]", h, d, cfg.MinRefreshInterval, cfg.MaxRefreshInterval)
 			}
 		}
 	})

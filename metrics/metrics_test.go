@@ -30,7 +30,7 @@ func snapshot(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
-		t.Fatalf("gather: %v", err)
+		t.Fatalf("Gather = %v; want nil", err)
 	}
 	got := map[string]float64{}
 	for _, mf := range mfs {
@@ -52,7 +52,7 @@ func snapshot(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 				got[key] = float64(m.GetHistogram().GetSampleCount())
 				got[strings.Replace(key, "{", "_sum{", 1)] = m.GetHistogram().GetSampleSum()
 			default:
-				t.Fatalf("%s: unexpected metric type", key)
+				t.Fatalf("%s type = %v; want counter, gauge or histogram", key, mf.GetType())
 			}
 		}
 	}
