@@ -1,6 +1,8 @@
 // Package auth decides who a request is, exactly as Hasura's JWT mode would,
 // and stricter where Hasura is weak.
 //
+// # What it verifies
+//
 // An Authenticator takes the headers of an HTTP request (or of a WebSocket
 // connection_init merged with its upgrade request) and returns either a
 // Session (the role and session variables to send to Hasura) or an *Error
@@ -10,10 +12,34 @@
 // exp/iat/nbf/iss/aud (then azp), claims extraction, role selection, session
 // variable types.
 //
+// # Hasura parity
+//
+// Configuration (Config, JWTSecret) is Hasura's HASURA_GRAPHQL_JWT_SECRET(S)
+// object, and each refusal is one of the Err* values: the code and message
+// Hasura answers, from getUserInfoWithExpTime_ in
+// server/src-lib/Hasura/Server/Auth.hs and processJwt_, parseClaimsMap and
+// parseHasuraClaims in server/src-lib/Hasura/Server/Auth/JWT.hs. Where this proxy is
+// stricter (RequireConfig, authorized_parties, asymmetric-only JWKS
+// algorithms, a token size limit), the refusal says so in Hasura's style and
+// the switch is documented on the field.
+//
+// # Keys
+//
 // Keys come from KeySources: RemoteKeys for jwk_url (fetched and refreshed in
-// the background, see Run) and StaticKey for type+key. Verified tokens are
-// kept in a bounded cache until their exp, so a reused token costs a hash and
-// a map lookup; request-dependent checks (role selection) run every time.
+// the background, see Run, with Hasura's Cache-Control and Expires rules) and
+// StaticKey for type+key. Verified tokens are kept in a bounded cache until
+// their exp, so a reused token costs a hash and a map lookup;
+// request-dependent checks (role selection) run every time.
+//
+// # Concurrency and ownership
+//
+// Authenticator, RemoteKeys and StaticKey are safe for concurrent use. The
+// caller owns the lifecycle: it builds the Authenticator once from a
+// validated Config, runs Authenticator.Run under a context it cancels at
+// shutdown, and passes in the logger, the *metrics.Metrics and the clock.
+// Package auth owns the refusal values (Code, Message and the Reasons, which
+// package metrics uses as label values); how a refusal is answered (HTTP
+// status, WebSocket close, webhook body) is the caller's, see package proxy.
 package auth
 
 import (
@@ -66,14 +92,21 @@ type Options struct {
 	// HTTPClient fetches JWKS documents; nil means a client with explicit
 	// timeouts built by NewRemoteKeys.
 	HTTPClient *http.Client
-	Logger     *zap.Logger
-	Metrics    *metrics.Metrics
+	// Logger receives the key sets' fetch and rotation events, under the
+	// name "jwks"; nil discards them. Refusals are not logged here: the
+	// caller logs the returned *Error. No token or secret is ever logged.
+	Logger *zap.Logger
+	// Metrics records decisions, verification time, the token cache and the
+	// jwks_* metrics; nil records nothing.
+	Metrics *metrics.Metrics
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
-// Authenticator runs the authentication pipeline. It is safe for concurrent
-// use. Call Run to keep remote key sets fresh.
+// Authenticator runs the authentication pipeline. Create it with New; the
+// zero value is not usable. It is safe for concurrent use. Until Run has
+// fetched the remote key sets, tokens of those secrets are refused with
+// ErrNoUsableKeys; Ready and WaitReady tell when they are held.
 type Authenticator struct {
 	secrets     []*secretVerifier
 	locations   []location
@@ -240,8 +273,8 @@ type candidate struct {
 }
 
 func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Session, *Error) {
-	// 0. Admin secret (reference §1.4): checked first; the JWT is then never
-	// looked at.
+	// 0. Admin secret: checked first, and the JWT is then never looked at
+	// (getUserInfoWithExpTime_ in server/src-lib/Hasura/Server/Auth.hs).
 	if secret, ok := adminSecretHeader(h); ok {
 		if !a.passthrough {
 			return nil, ErrAdminSecretDisabled
@@ -270,7 +303,9 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 		return &Session{Result: ResultAnonymous, Role: a.anonRole}, nil
 	}
 
-	// 2. Issuer pre-match and counting (reference §1.2).
+	// 2. Issuer pre-match and counting, as processJwt_ in
+	// server/src-lib/Hasura/Server/Auth/JWT.hs does: no match is JWTNotInIssuer, two are
+	// "Multiple JWTs found".
 	var (
 		matchSecret *secretVerifier
 		matchCand   candidate
@@ -453,7 +488,8 @@ func firstValue(h http.Header, canonicalName string) string {
 	return ""
 }
 
-// extractTokens appends the tokens found at loc (reference §2 step 1).
+// extractTokens appends the tokens found at loc, read as Hasura's
+// processJwt_ reads them (server/src-lib/Hasura/Server/Auth/JWT.hs).
 func extractTokens(h http.Header, loc location, out []candidate) ([]candidate, *Error) {
 	switch loc.kind {
 	case "authorization":

@@ -178,7 +178,7 @@ func startAuth(t testing.TB, o Options) *Authenticator {
 		err := rk.WaitReady(wctx)
 		wcancel()
 		if err != nil {
-			t.Fatalf("keys not ready: %v", err)
+			t.Fatalf("WaitReady = %v; want nil", err)
 		}
 	}
 	return a
@@ -227,8 +227,9 @@ func varsMap(vs []Var) map[string]string {
 	return m
 }
 
-// TestCatalogue runs every row of Hasura's error catalogue (reference §3.2)
-// and the stricter-than-Hasura refusals through a JWKS-backed secret.
+// TestCatalogue runs every refusal of Hasura's JWT mode (the errors of
+// server/src-lib/Hasura/Server/Auth/JWT.hs and Hasura/Server/Auth.hs, asserted by
+// server/tests-py/test_jwt.py and AuthSpec.hs) and the stricter-than-Hasura refusals through a JWKS-backed secret.
 func TestCatalogue(t *testing.T) {
 	jwks := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
 	mut := func(f func(c map[string]any)) map[string]any { c := clerkClaims(); f(c); return c }
@@ -410,7 +411,7 @@ func TestCatalogue(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("unexpected refusal: %v", err)
+				t.Fatalf("Authenticate = %v; want nil", err)
 			}
 			if s.Role != tt.wantRole || s.Result != ResultAllowed {
 				t.Errorf("role %q result %q; want %q allowed", s.Role, s.Result, tt.wantRole)
@@ -466,7 +467,7 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, want map[
 }
 
 // TestKeyTypes verifies Hasura's conformance tokens with every static key
-// type (reference §6.1 configs rsa, ed25519, es, plus HS).
+// type (server/tests-py/test_jwt.py configs rsa, ed25519, es, plus HS).
 func TestKeyTypes(t *testing.T) {
 	rk := rsaKey(t, "a")
 	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -496,7 +497,7 @@ func TestKeyTypes(t *testing.T) {
 			a, _ := newTestAuth(t, cfg)
 			ok := sign(t, tt.method, tt.signKey, map[string]any{"kid": "whatever"}, clerkClaims())
 			if s, err := a.Authenticate(context.Background(), bearer(ok)); err != nil || s.Role != "user" {
-				t.Fatalf("valid token: session %+v err %v", s, err)
+				t.Fatalf("Authenticate(valid token) = %+v, %v; want role user, nil", s, err)
 			}
 			// Hasura's invalid_signature case: HS-signed with a random
 			// RSA PEM as the HMAC secret (HS384 when the config is HS256).
@@ -542,14 +543,14 @@ func TestHeaderLocations(t *testing.T) {
 				return
 			}
 			if err != nil || s.Role != "user" {
-				t.Fatalf("session %+v err %v", s, err)
+				t.Fatalf("Authenticate = %+v, %v; want role user, nil", s, err)
 			}
 		})
 	}
 }
 
 // TestNamespaceOptions covers claims_namespace, claims_namespace_path and
-// claims_format (reference §6.1 variations and rows 16, 18, 19).
+// claims_format (the variations of server/tests-py/test_jwt.py).
 func TestNamespaceOptions(t *testing.T) {
 	roles := map[string]any{"x-hasura-user-id": "1", "x-hasura-default-role": "user", "x-hasura-allowed-roles": []any{"user"}}
 	rolesJSON, _ := json.Marshal(roles)
@@ -595,13 +596,13 @@ func TestNamespaceOptions(t *testing.T) {
 				return
 			}
 			if err != nil || sess.Role != "user" || varsMap(sess.Vars)["x-hasura-user-id"] != "1" {
-				t.Fatalf("session %+v err %v", sess, err)
+				t.Fatalf("Authenticate = %+v, %v; want role user, x-hasura-user-id 1, nil", sess, err)
 			}
 		})
 	}
 }
 
-// TestClaimsMap runs Hasura's test_jwt_claims_map.py cases (reference §6.3).
+// TestClaimsMap runs Hasura's server/tests-py/test_jwt_claims_map.py cases.
 func TestClaimsMap(t *testing.T) {
 	const ns = "https://myapp.com/jwt/claims"
 	path := func(p string) ClaimsMapEntry { return ClaimsMapEntry{Path: p} }
@@ -698,7 +699,9 @@ func TestClaimsMap(t *testing.T) {
 	}
 }
 
-// TestAdminSecretAndAnonymous covers reference §1.3, §1.4 and AuthSpec.hs.
+// TestAdminSecretAndAnonymous covers the unauthorized role and the admin
+// secret as server/src-lib/Hasura/Server/Auth.hs handles them and
+// server/src-test/Hasura/Server/AuthSpec.hs asserts.
 func TestAdminSecretAndAnonymous(t *testing.T) {
 	tok := hs256(t, clerkClaims())
 	tests := []struct {
@@ -742,7 +745,7 @@ func TestAdminSecretAndAnonymous(t *testing.T) {
 					t.Fatalf("got %v; want %s/%s", err, tt.code, tt.reason)
 				}
 				if tt.code == CodeAccessDenied && (ae.Status != http.StatusUnauthorized || ae.Message != "invalid x-hasura-admin-secret/x-hasura-access-key") {
-					t.Errorf("admin refusal %d %q", ae.Status, ae.Message)
+					t.Errorf("admin refusal = %d %q; want %d %q", ae.Status, ae.Message, http.StatusUnauthorized, "invalid x-hasura-admin-secret/x-hasura-access-key")
 				}
 				if got := counterValue(t, reg, "auth_decisions_total", map[string]string{"result": ResultDenied, "reason": tt.reason}); got != 1 {
 					t.Errorf("denied counter %v; want 1", got)
@@ -760,7 +763,8 @@ func TestAdminSecretAndAnonymous(t *testing.T) {
 }
 
 // TestSeveralIssuers routes tokens by the unverified iss to one secret's
-// keys, never a merged key set (reference §1.2, clerk §2.8-C).
+// keys, never a merged key set (processJwt_ pairs each token with the
+// secrets whose issuer it matches).
 func TestSeveralIssuers(t *testing.T) {
 	jwksA := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
 	jwksB := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
@@ -817,7 +821,7 @@ func TestRotationAndOutage(t *testing.T) {
 	jwks.set(map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a"), "ins_new": rsaKey(t, "b")})
 	rotated := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_new"}, clerkClaims())
 	if _, err := a.Authenticate(ctx, bearer(rotated)); err != nil {
-		t.Fatalf("rotated key not picked up: %v", err)
+		t.Fatalf("Authenticate(token of the rotated key) = %v; want nil", err)
 	}
 	before := jwks.fetches.Load()
 	for i := 0; i < 50; i++ {
@@ -832,7 +836,7 @@ func TestRotationAndOutage(t *testing.T) {
 	jwks.set(nil) // empty set: must not wipe the cache
 	jwks.Close()  // and then the endpoint is down
 	if _, err := a.Authenticate(ctx, bearer(rs256(t, clerkClaims()))); err != nil {
-		t.Fatalf("cached key lost during outage: %v", err)
+		t.Fatalf("Authenticate during the JWKS outage = %v; want nil (keys kept)", err)
 	}
 }
 
@@ -868,7 +872,7 @@ func TestTokenCache(t *testing.T) {
 	tok := rs256(t, clerkClaims())
 	for i := 0; i < 3; i++ {
 		if s, err := a.Authenticate(ctx, bearer(tok)); err != nil || s.Role != "user" {
-			t.Fatalf("call %d: %+v %v", i, s, err)
+			t.Fatalf("call %d: Authenticate = %+v, %v; want role user, nil", i, s, err)
 		}
 	}
 	if a.cache.len() != 1 {
@@ -877,14 +881,14 @@ func TestTokenCache(t *testing.T) {
 	_, err := a.Authenticate(ctx, with(bearer(tok), "X-Hasura-Role", "admin"))
 	wantErr(t, err, CodeAccessDenied, "Your requested role is not in allowed roles")
 	if s, err := a.Authenticate(ctx, with(bearer(tok), "X-Hasura-Role", "editor")); err != nil || s.Role != "editor" {
-		t.Fatalf("role selection on a hit: %+v %v", s, err)
+		t.Fatalf("Authenticate(cache hit, role editor) = %+v, %v; want role editor, nil", s, err)
 	}
 	// Valid until exp+skew, not a moment longer.
 	mu.Lock()
 	now = testNow.Add(64 * time.Second)
 	mu.Unlock()
 	if _, err := a.Authenticate(ctx, bearer(tok)); err != nil {
-		t.Fatalf("within skew: %v", err)
+		t.Fatalf("Authenticate within skew = %v; want nil", err)
 	}
 	mu.Lock()
 	now = testNow.Add(65 * time.Second)
@@ -901,14 +905,14 @@ func TestTokenCache(t *testing.T) {
 		wantErr(t, err, CodeInvalidJWT, `Could not verify JWT: token "azp" claim is not in auth.authorized_parties`)
 	}
 	if a.cache.len() != 1 {
-		t.Fatalf("a failure was cached: %d entries", a.cache.len())
+		t.Fatalf("cache len = %d; want 1 (failures are not cached)", a.cache.len())
 	}
 	// The key is removed from the JWKS: after the refresh, the cached
 	// token must not be served.
 	jwks.set(map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
 	other := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_b"}, clerkClaims())
 	if _, err := a.Authenticate(ctx, bearer(other)); err != nil { // triggers the unknown-kid refresh
-		t.Fatalf("new key: %v", err)
+		t.Fatalf("Authenticate(token of a new kid) = %v; want nil", err)
 	}
 	_, err = a.Authenticate(ctx, bearer(tok))
 	if err == nil {
@@ -920,7 +924,7 @@ func TestTokenCache(t *testing.T) {
 func TestNewRejectsBadConfig(t *testing.T) {
 	cfg := hsConfig()
 	if _, err := New(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), "admin secret") {
-		t.Errorf("no admin secret: %v", err)
+		t.Errorf("New without admin secret: err = %v; want an error mentioning %q", err, "admin secret")
 	}
 	cfg.JWTSecret = nil
 	if _, err := New(Options{Config: cfg, AdminSecret: testAdmin}); err == nil {
@@ -964,7 +968,7 @@ func TestSecretNeverPrints(t *testing.T) {
 	}
 	for _, out := range outs {
 		if strings.Contains(out, "super-secret") || strings.Contains(out, "7375706572") {
-			t.Errorf("secret printed: %s", out)
+			t.Errorf("formatted Secret = %s; want it without the secret (plain or hex)", out)
 		}
 	}
 	if !s.Equal("super-secret-value") || s.Equal("super-secret-valuE") || s.Equal("") || Secret("").Equal("") {
@@ -991,7 +995,7 @@ func TestRotationIsLogged(t *testing.T) {
 	}
 	f := entries[0].ContextMap()
 	if fmt.Sprint(f["added_kids"]) != `["ins_b"]` || fmt.Sprint(f["removed_kids"]) != `["ins_a"]` {
-		t.Errorf("fields %v", f)
+		t.Errorf("rotation log fields = %v; want added_kids [\"ins_b\"] and removed_kids [\"ins_a\"]", f)
 	}
 }
 
@@ -1058,7 +1062,7 @@ func TestFractionalNumericDates(t *testing.T) {
 			_, err := a.Authenticate(context.Background(), bearer(hs256(t, c)))
 			if tt.msg == "" {
 				if err != nil {
-					t.Fatalf("refused: %v", err)
+					t.Fatalf("Authenticate = %v; want nil", err)
 				}
 				return
 			}

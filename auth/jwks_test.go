@@ -343,7 +343,7 @@ func TestJWKSConfigYAML(t *testing.T) {
 				t.Fatalf("got %+v; want %+v", got, tt.want)
 			}
 			if err := got.Validate("auth.jwks"); err != nil {
-				t.Fatalf("Validate: %v", err)
+				t.Fatalf("Validate = %v; want nil", err)
 			}
 		})
 	}
@@ -555,14 +555,14 @@ func TestRemoteKeysFirstFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := h.keys.Ready(); err != nil {
-		t.Fatalf("Ready = %v", err)
+		t.Fatalf("Ready = %v; want nil", err)
 	}
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), rs.token(t, "ins_1")); err != nil {
-		t.Fatalf("verify: %v", err)
+		t.Fatalf("verify = %v; want nil", err)
 	}
-	// No kid: keyfunc tries every held key.
+	// No kid: Keyfunc returns every held key to try.
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), rs.token(t, "")); err != nil {
-		t.Fatalf("verify without kid: %v", err)
+		t.Fatalf("verify without kid = %v; want nil", err)
 	}
 	if got := h.metric(t, "jwks_keys"); got != 1 {
 		t.Errorf("jwks_keys = %v; want 1", got)
@@ -614,7 +614,7 @@ func TestRemoteKeysStartFailureRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Fatalf("verify after recovery: %v", err)
+		t.Fatalf("verify after recovery = %v; want nil", err)
 	}
 	if got := h.metric(t, "jwks_refresh_total", "result", "error"); got < 2 {
 		t.Errorf("jwks_refresh_total{error} = %v; want at least 2", got)
@@ -634,7 +634,7 @@ func TestRemoteKeysRotation(t *testing.T) {
 
 	srv.set(serveKeys(t, a.jwk(t), b.jwk(t)))
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), b.token(t, "ins_b")); err != nil {
-		t.Fatalf("verify new kid: %v", err)
+		t.Fatalf("verify new kid = %v; want nil", err)
 	}
 	if got := srv.fetches.Load(); got != 2 {
 		t.Fatalf("fetches = %d; want 2 (start, unknown kid)", got)
@@ -664,7 +664,7 @@ func TestRemoteKeysRotation(t *testing.T) {
 		t.Fatalf("verify unknown kid = %v; want ErrUnknownKID", err)
 	}
 	if !strings.Contains(err.Error(), `"ins_c"`) {
-		t.Errorf("error %q should name the quoted kid", err)
+		t.Errorf("verify unknown kid = %q; want it to contain %q", err, `"ins_c"`)
 	}
 	if got := srv.fetches.Load(); got != 3 {
 		t.Fatalf("fetches = %d; want 3", got)
@@ -716,7 +716,7 @@ func TestRemoteKeysUnknownKIDFlood(t *testing.T) {
 		t.Errorf("JWKS fetches = %d; want at most 2 (start + one unknown-kid refresh)", got)
 	}
 	if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Errorf("known kid during the flood: %v", err)
+		t.Errorf("verify known kid during the flood = %v; want nil", err)
 	}
 }
 
@@ -832,7 +832,7 @@ func TestRemoteKeysFailedRefreshKeepsKeys(t *testing.T) {
 			srv.set(tt.handler)
 			h.fetch(t, tt.want)
 			if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-				t.Fatalf("verify with kept keys: %v", err)
+				t.Fatalf("verify with kept keys = %v; want nil", err)
 			}
 			if err := h.keys.Ready(); err != nil {
 				t.Errorf("Ready = %v; want nil (stale keys are usable)", err)
@@ -847,13 +847,13 @@ func TestRemoteKeysFailedRefreshKeepsKeys(t *testing.T) {
 				t.Errorf("jwks_keys = %v; want 1", got)
 			}
 			if h.keys.Generation() != gen {
-				t.Errorf("generation changed on a failed refresh")
+				t.Errorf("Generation after a failed refresh = %d; want %d (unchanged)", h.keys.Generation(), gen)
 			}
 
 			srv.set(serveKeys(t, es.jwk(t)))
 			h.fetch(t, metrics.JWKSSuccess)
 			if h.keys.stale.Load() || h.metric(t, "jwks_stale") != 0 {
-				t.Errorf("still stale after a successful refresh")
+				t.Errorf("stale, jwks_stale after a successful refresh = %v, %v; want false, 0", h.keys.stale.Load(), h.metric(t, "jwks_stale"))
 			}
 		})
 	}
@@ -871,7 +871,7 @@ func TestRemoteKeysMaxStale(t *testing.T) {
 	h.clock.Advance(cfg.MaxStale - time.Second)
 	h.fetch(t, metrics.JWKSError)
 	if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Fatalf("verify just before max_stale: %v", err)
+		t.Fatalf("verify just before max_stale = %v; want nil", err)
 	}
 	h.clock.Advance(2 * time.Second)
 	for _, kid := range []string{"k1", ""} {
@@ -883,7 +883,7 @@ func TestRemoteKeysMaxStale(t *testing.T) {
 		t.Errorf("Ready = %v; want ErrNoKeys mentioning max_stale", err)
 	}
 	if h.keys.Generation() == gen {
-		t.Errorf("generation unchanged after keys expired")
+		t.Errorf("Generation after keys expired = %d; want a new one (was %d)", h.keys.Generation(), gen)
 	}
 	if h.metric(t, "jwks_keys") != 0 || h.metric(t, "jwks_stale") != 0 {
 		t.Errorf("jwks_keys = %v, jwks_stale = %v; want 0, 0", h.metric(t, "jwks_keys"), h.metric(t, "jwks_stale"))
@@ -892,7 +892,7 @@ func TestRemoteKeysMaxStale(t *testing.T) {
 	srv.set(serveKeys(t, es.jwk(t)))
 	h.fetch(t, metrics.JWKSSuccess)
 	if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Fatalf("verify after recovery: %v", err)
+		t.Fatalf("verify after recovery = %v; want nil", err)
 	}
 }
 
@@ -915,7 +915,7 @@ func TestRemoteKeysETag(t *testing.T) {
 	}
 	<-h.results
 	if inm := srv.inm.Load(); inm != "" {
-		t.Fatalf("first fetch sent If-None-Match %q", inm)
+		t.Fatalf("first fetch If-None-Match = %q; want none", inm)
 	}
 	gen := h.keys.Generation()
 	h.clock.Advance(cfg.MaxStale - time.Minute)
@@ -929,16 +929,16 @@ func TestRemoteKeysETag(t *testing.T) {
 	// The 304 renewed the keys' freshness.
 	h.clock.Advance(2 * time.Minute)
 	if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Fatalf("verify after 304: %v", err)
+		t.Fatalf("verify after 304 = %v; want nil", err)
 	}
 	if h.keys.Generation() != gen {
-		t.Errorf("generation changed on 304")
+		t.Errorf("Generation after 304 = %d; want %d (unchanged)", h.keys.Generation(), gen)
 	}
 	if got := h.metric(t, "jwks_refresh_total", "result", "not_modified"); got != 1 {
 		t.Errorf("jwks_refresh_total{not_modified} = %v; want 1", got)
 	}
 	if got := h.metric(t, "jwks_last_success_timestamp_seconds"); got != float64(h.clock.Now().Add(-2*time.Minute).Unix()) {
-		t.Errorf("jwks_last_success not moved by the 304")
+		t.Errorf("jwks_last_success_timestamp_seconds = %v; want %v (the 304)", got, float64(h.clock.Now().Add(-2*time.Minute).Unix()))
 	}
 }
 
@@ -1003,7 +1003,7 @@ func TestParseJWKSFilters(t *testing.T) {
 	for _, k := range keys {
 		switch k.Key().(type) {
 		case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey, []byte:
-			t.Errorf("kid %s holds private or symmetric material %T", k.Marshal().KID, k.Key())
+			t.Errorf("kid %s key = %T; want a public asymmetric key", k.Marshal().KID, k.Key())
 		}
 	}
 
@@ -1014,7 +1014,7 @@ func TestParseJWKSFilters(t *testing.T) {
 	ctx := context.Background()
 	for _, s := range []signer{rs, es, ed} {
 		if err := verify(ctx, h.keys, JWKSAlgorithms(), s.token(t, s.kid)); err != nil {
-			t.Errorf("verify %s: %v", s.kid, err)
+			t.Errorf("verify %s = %v; want nil", s.kid, err)
 		}
 	}
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), encKey.token(t, "rsa-enc")); !errors.Is(err, ErrUnknownKID) {
@@ -1064,54 +1064,80 @@ func TestRemoteKeysGeneration(t *testing.T) {
 	}
 }
 
-func TestRemoteKeysStorage(t *testing.T) {
+// TestRemoteKeysKeyfunc checks the key lookup verification uses: by kid, every
+// held key for a token without kid, and the refusals before any fetch, for an
+// unknown kid, a kid that is not a string and a token alg the JWK does not
+// allow.
+func TestRemoteKeysKeyfunc(t *testing.T) {
 	es, ed := newECSigner(t, "k1"), newEdSigner(t, "k2")
 	srv := newJWKSServer(t, serveKeys(t, es.jwk(t), ed.jwk(t)))
 	h := newHarness(t, srv.URL, testConfig(), nil)
-	st := h.keys.kf.Storage()
 	ctx := context.Background()
+	parse := func(t *testing.T, raw string, header map[string]any) *jwt.Token {
+		t.Helper()
+		tok, _, err := jwt.NewParser().ParseUnverified(raw, jwt.MapClaims{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, v := range header {
+			tok.Header[name] = v
+		}
+		return tok
+	}
+	equal := func(a, b any) bool {
+		k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+		return ok && k.Equal(b)
+	}
 
-	if _, err := st.KeyReadAll(ctx); !errors.Is(err, ErrNoKeys) {
-		t.Errorf("KeyReadAll before fetch = %v; want ErrNoKeys", err)
-	}
-	if _, err := st.KeyRead(ctx, "k1"); !errors.Is(err, ErrNoKeys) {
-		t.Errorf("KeyRead before fetch = %v; want ErrNoKeys", err)
-	}
-	if m, err := st.Marshal(ctx); err != nil || m.Keys == nil || len(m.Keys) != 0 {
-		t.Errorf("Marshal before fetch = %v, %v; want empty keys", m, err)
+	for _, kid := range []string{"k1", ""} {
+		if _, err := h.keys.Keyfunc(ctx)(parse(t, es.token(t, kid), nil)); !errors.Is(err, ErrNoKeys) {
+			t.Errorf("Keyfunc(kid %q) before fetch: err = %v; want ErrNoKeys", kid, err)
+		}
 	}
 	h.fetch(t, metrics.JWKSSuccess)
 
-	if err := st.KeyWrite(ctx, jwkset.JWK{}); !errors.Is(err, errReadOnly) {
-		t.Errorf("KeyWrite = %v; want read-only", err)
+	key, err := h.keys.Keyfunc(ctx)(parse(t, ed.token(t, "k2"), nil))
+	if err != nil || !equal(key, ed.priv.Public()) {
+		t.Errorf("Keyfunc(kid k2) = %T, %v; want the Ed25519 public key of k2, nil", key, err)
 	}
-	if _, err := st.KeyDelete(ctx, "k1"); !errors.Is(err, errReadOnly) {
-		t.Errorf("KeyDelete = %v; want read-only", err)
+	all, err := h.keys.Keyfunc(ctx)(parse(t, es.token(t, ""), nil))
+	set, ok := all.(jwt.VerificationKeySet)
+	if err != nil || !ok || len(set.Keys) != 2 || !equal(set.Keys[0], es.priv.Public()) ||
+		!equal(set.Keys[1], ed.priv.Public()) {
+		t.Errorf("Keyfunc(no kid) = %v, %v; want a VerificationKeySet of k1 then k2, nil", all, err)
 	}
-	if err := st.KeyReplaceAll(ctx, nil); !errors.Is(err, errReadOnly) {
-		t.Errorf("KeyReplaceAll = %v; want read-only", err)
+	if err := verify(ctx, h.keys, JWKSAlgorithms(), es.token(t, "")); err != nil {
+		t.Errorf("verify(ES256 token without kid) = %v; want nil", err)
 	}
-	if all, err := st.KeyReadAll(ctx); err != nil || len(all) != 2 {
-		t.Errorf("KeyReadAll = %d keys, %v; want 2", len(all), err)
+
+	refused := []struct {
+		name    string
+		tok     *jwt.Token
+		is      error  // nil: neither ErrNoKeys nor ErrUnknownKID
+		message string // in the error text
+	}{
+		{"unknown kid", parse(t, es.token(t, "nope"), nil), ErrUnknownKID, `"nope"`},
+		{"kid not a string", parse(t, es.token(t, "k1"), map[string]any{"kid": 7.0}), nil,
+			"could not convert kid in JWT header to string"},
+		{"alg the JWK does not allow", parse(t, es.token(t, "k1"), map[string]any{"alg": "ES384"}), nil,
+			`JWK "alg" parameter value "ES256" does not match token "alg" parameter value "ES384"`},
 	}
-	for name, f := range map[string]func(context.Context) (json.RawMessage, error){
-		"JSON": st.JSON, "JSONPublic": st.JSONPublic, "JSONPrivate": st.JSONPrivate,
-	} {
-		raw, err := f(ctx)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		var set jwkset.JWKSMarshal
-		if err := json.Unmarshal(raw, &set); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if len(set.Keys) != 2 || set.Keys[0].KID != "k1" || set.Keys[1].KID != "k2" || set.Keys[0].D != "" {
-			t.Errorf("%s = %s; want the two public keys", name, raw)
-		}
-	}
-	m, err := st.MarshalWithOptions(ctx, jwkset.JWKMarshalOptions{}, jwkset.JWKValidateOptions{})
-	if err != nil || len(m.Keys) != 2 {
-		t.Errorf("MarshalWithOptions = %d keys, %v; want 2", len(m.Keys), err)
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			key, err := h.keys.Keyfunc(ctx)(tt.tok)
+			if err == nil {
+				t.Fatalf("Keyfunc = %T, nil; want an error", key)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("Keyfunc err = %v; want errors.Is %v", err, tt.is)
+			}
+			if tt.is == nil && (errors.Is(err, ErrNoKeys) || errors.Is(err, ErrUnknownKID)) {
+				t.Errorf("Keyfunc err = %v; want neither ErrNoKeys nor ErrUnknownKID", err)
+			}
+			if !strings.Contains(err.Error(), tt.message) {
+				t.Errorf("Keyfunc err = %q; want it to contain %q", err, tt.message)
+			}
+		})
 	}
 }
 
@@ -1152,7 +1178,7 @@ func TestRemoteKeysLogsStateChangesOnly(t *testing.T) {
 	for _, e := range logs.All() {
 		for _, f := range e.Context {
 			if s := fmt.Sprint(f.String, f.Interface); strings.Contains(s, "s3cret") {
-				t.Errorf("log %q field %s leaks the URL query", e.Message, f.Key)
+				t.Errorf("log %q field %s = %s; want it without the URL query", e.Message, f.Key, s)
 			}
 			if f.Key == "url" && f.String != srv.URL+"/jwks.json" {
 				t.Errorf("url = %q; want it without query", f.String)
@@ -1170,7 +1196,7 @@ func TestRemoteKeysLogsStateChangesOnly(t *testing.T) {
 	for _, e := range logs2.All() {
 		for _, f := range e.Context {
 			if f.Interface != nil && strings.Contains(fmt.Sprint(f.Interface), "s3cret") {
-				t.Errorf("log %q field %s leaks the URL query: %v", e.Message, f.Key, f.Interface)
+				t.Errorf("log %q field %s = %v; want it without the URL query", e.Message, f.Key, f.Interface)
 			}
 		}
 	}
@@ -1196,7 +1222,7 @@ func TestJWKSAlgorithms(t *testing.T) {
 	algs := JWKSAlgorithms()
 	for _, a := range algs {
 		if strings.HasPrefix(a, "HS") || a == "none" {
-			t.Errorf("JWKSAlgorithms contains symmetric or none alg %s", a)
+			t.Errorf("JWKSAlgorithms() contains %s; want asymmetric algorithms only", a)
 		}
 	}
 	algs[0] = "HS256"
@@ -1225,11 +1251,11 @@ func FuzzParseJWKS(f *testing.F) {
 			switch k.Key().(type) {
 			case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
 			default:
-				t.Fatalf("kept key of type %T", k.Key())
+				t.Fatalf("kept key type = %T; want an RSA, EC or Ed25519 public key", k.Key())
 			}
 			if kid := k.Marshal().KID; kid != "" {
 				if seen[kid] {
-					t.Fatalf("duplicate kid %q kept", kid)
+					t.Fatalf("kid %q kept twice; want the first only", kid)
 				}
 				seen[kid] = true
 			}
@@ -1250,7 +1276,7 @@ func FuzzRefreshAfter(f *testing.F) {
 		now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 		for _, h := range []http.Header{{"Cache-Control": {cc}}, {"Expires": {cc}}} {
 			if d := refreshAfter(h, cfg, now); d < cfg.MinRefreshInterval || d > cfg.MaxRefreshInterval {
-				t.Fatalf("refreshAfter(%v) = %s; outside [%s, %s]", h, d, cfg.MinRefreshInterval, cfg.MaxRefreshInterval)
+				t.Fatalf("refreshAfter(%v) = %s; want within [%s, %s]", h, d, cfg.MinRefreshInterval, cfg.MaxRefreshInterval)
 			}
 		}
 	})

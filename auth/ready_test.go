@@ -56,10 +56,10 @@ func TestWaitReady(t *testing.T) {
 			err = a.WaitReady(ctx)
 			if tt.wantErr == nil {
 				if err != nil {
-					t.Fatalf("WaitReady: %v", err)
+					t.Fatalf("WaitReady = %v; want nil", err)
 				}
 				if err := a.Ready(); err != nil {
-					t.Fatalf("Ready after WaitReady: %v", err)
+					t.Fatalf("Ready after WaitReady = %v; want nil", err)
 				}
 				return
 			}

@@ -215,7 +215,8 @@ func goKind(v any) string {
 }
 
 // issuerMatches is Hasura's issuer pre-match: a secret without issuer, or a
-// token without iss, or equal values (reference §1.2).
+// token without iss, or equal values (processJwt_ in
+// server/src-lib/Hasura/Server/Auth/JWT.hs).
 func (v *secretVerifier) issuerMatches(d *decodedToken) bool {
 	return v.issuer == "" || !d.claims.hasIss || d.claims.iss == v.issuer
 }

@@ -80,7 +80,7 @@ func TestWaitFetched(t *testing.T) {
 				}
 			}
 			if strings.Contains(err.Error(), "hidden-query") {
-				t.Errorf("WaitFetched = %q; the URL's query must not appear", err)
+				t.Errorf("WaitFetched = %q; want it without the URL's query", err)
 			}
 		})
 	}
