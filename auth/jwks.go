@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 
@@ -28,9 +28,9 @@ const (
 	backoffMax = 30 * time.Second
 )
 
-// errKeyfunc marks a failed key lookup in Keyfunc's errors, worded as
-// keyfunc/v3 words it so the logged detail reads as it did with that library.
-var errKeyfunc = errors.New("failed keyfunc")
+// errReadOnly is returned by the mutating jwkset.Storage methods of the
+// remote key set: only the fetcher replaces keys.
+var errReadOnly = errors.New("read-only key set: keys change only by fetching the jwk_url")
 
 // RemoteKeysOptions configures NewRemoteKeys.
 type RemoteKeysOptions struct {
@@ -73,6 +73,7 @@ type RemoteKeys struct {
 	log     *zap.Logger
 	metrics *metrics.Metrics
 	now     func() time.Time
+	kf      keyfunc.Keyfunc
 
 	snap       atomic.Pointer[keySnapshot] // never nil after NewRemoteKeys
 	generation atomic.Uint64
@@ -150,7 +151,11 @@ func NewRemoteKeys(o RemoteKeysOptions) (*RemoteKeys, error) {
 	k.snap.Store(newSnapshot(nil, time.Time{}))
 	// No use whitelist: keys without "use" are valid signature keys (Hasura
 	// #10774 broke on exactly that), and encryption keys never reach the
-	// snapshot, see unusableKey.
+	// snapshot, see usableKey.
+	k.kf, err = keyfunc.New(keyfunc.Options{Storage: remoteStorage{k}})
+	if err != nil {
+		return nil, err
+	}
 	k.metrics.InitIssuer(k.name)
 	return k, nil
 }
@@ -190,42 +195,7 @@ func newJWKSClient(timeout time.Duration) *http.Client {
 // ErrNoKeys or ErrUnknownKID. The caller's parser must pin the algorithms to
 // JWKSAlgorithms.
 func (k *RemoteKeys) Keyfunc(ctx context.Context) jwt.Keyfunc {
-	// The lookup and its error texts are those of keyfunc/v3's KeyfuncCtx
-	// (github.com/MicahParks/keyfunc), which this replaced, without its
-	// jwkset.Storage adapter; there is no use whitelist (see NewRemoteKeys).
-	return func(tok *jwt.Token) (any, error) {
-		kidHeader, ok := tok.Header[jwkset.HeaderKID]
-		if !ok {
-			keys, err := k.keyReadAll()
-			if err != nil {
-				return jwt.VerificationKeySet{}, fmt.Errorf("failed to read all JWK from storage: %w",
-					errors.Join(err, errKeyfunc))
-			}
-			var set jwt.VerificationKeySet
-			for _, j := range keys {
-				// Only public keys are held (see unusableMaterial).
-				set.Keys = append(set.Keys, j.Key())
-			}
-			return set, nil
-		}
-		kid, ok := kidHeader.(string)
-		if !ok {
-			return nil, fmt.Errorf("%w: could not convert kid in JWT header to string", errKeyfunc)
-		}
-		alg, ok := tok.Header["alg"].(string)
-		if !ok {
-			return nil, fmt.Errorf("%w: could not find alg in JWT header", errKeyfunc)
-		}
-		jwk, err := k.keyRead(ctx, kid)
-		if err != nil {
-			return nil, fmt.Errorf("%w: could not read JWK from storage", errors.Join(err, errKeyfunc))
-		}
-		if a := jwk.Marshal().ALG.String(); a != "" && a != alg {
-			return nil, fmt.Errorf(`%w: JWK "alg" parameter value %q does not match token "alg" parameter value %q`,
-				errKeyfunc, a, alg)
-		}
-		return jwk.Key(), nil
-	}
+	return k.kf.KeyfuncCtx(ctx)
 }
 
 // Ready reports nil while usable keys are held, else an error wrapping

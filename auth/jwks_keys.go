@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -21,19 +22,23 @@ const maxLoggedKID = 32
 // published; a refresh builds a new one.
 type keySnapshot struct {
 	byKID   map[string]jwkset.JWK
-	keys    []jwkset.JWK // every key, in JWKS order, including those without kid
-	fetched time.Time    // last successful fetch (or 304) of these keys; zero if none
+	keys    []jwkset.JWK         // every key, in JWKS order, including those without kid
+	mem     *jwkset.MemoryJWKSet // the same keys, for the JSON/Marshal methods
+	fetched time.Time            // last successful fetch (or 304) of these keys; zero if none
 }
 
 func (s *keySnapshot) empty() bool { return len(s.keys) == 0 }
 
 func newSnapshot(keys []jwkset.JWK, fetched time.Time) *keySnapshot {
-	s := &keySnapshot{byKID: make(map[string]jwkset.JWK, len(keys)), keys: keys, fetched: fetched}
+	s := &keySnapshot{byKID: make(map[string]jwkset.JWK, len(keys)), keys: keys, mem: jwkset.NewMemoryStorage(),
+		fetched: fetched}
 	for _, k := range keys {
 		if kid := k.Marshal().KID; kid != "" {
 			s.byKID[kid] = k
 		}
 	}
+	// MemoryJWKSet.KeyReplaceAll cannot fail; the copy keeps s.keys unshared.
+	_ = s.mem.KeyReplaceAll(context.Background(), slices.Clone(keys))
 	return s
 }
 
@@ -211,24 +216,91 @@ func loggableKID(kid string) string {
 	return strconv.Quote(kid)
 }
 
-// keyRead returns the key for kid, refreshing once (bounded) on a miss.
-func (k *RemoteKeys) keyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
-	snap := k.usable()
+// remoteStorage adapts RemoteKeys to jwkset.Storage for keyfunc. Reads come
+// from the current snapshot; writes are refused.
+type remoteStorage struct{ k *RemoteKeys }
+
+var _ jwkset.Storage = remoteStorage{}
+
+// KeyRead returns the key for kid, refreshing once (bounded) on a miss.
+func (s remoteStorage) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
+	snap := s.k.usable()
 	if snap == nil {
-		return jwkset.JWK{}, fmt.Errorf("jwks %s: %w", k.name, ErrNoKeys)
+		return jwkset.JWK{}, fmt.Errorf("jwks %s: %w", s.k.name, ErrNoKeys)
 	}
 	if jwk, ok := snap.byKID[kid]; ok {
 		return jwk, nil
 	}
-	return k.lookupUnknown(ctx, kid)
+	return s.k.lookupUnknown(ctx, kid)
 }
 
-// keyReadAll returns every held key (tokens without kid try each), or
+// KeyReadAll returns every held key (tokens without kid try each), or
 // ErrNoKeys when none is usable.
-func (k *RemoteKeys) keyReadAll() ([]jwkset.JWK, error) {
-	snap := k.usable()
+func (s remoteStorage) KeyReadAll(context.Context) ([]jwkset.JWK, error) {
+	snap := s.k.usable()
 	if snap == nil {
-		return nil, fmt.Errorf("jwks %s: %w", k.name, ErrNoKeys)
+		return nil, fmt.Errorf("jwks %s: %w", s.k.name, ErrNoKeys)
 	}
 	return slices.Clone(snap.keys), nil
+}
+
+// KeyDelete is refused: the key set is read-only.
+func (remoteStorage) KeyDelete(context.Context, string) (bool, error) { return false, errReadOnly }
+
+// KeyReplaceAll is refused: the key set is read-only.
+func (remoteStorage) KeyReplaceAll(context.Context, []jwkset.JWK) error { return errReadOnly }
+
+// KeyWrite is refused: the key set is read-only.
+func (remoteStorage) KeyWrite(context.Context, jwkset.JWK) error { return errReadOnly }
+
+// mem returns the MemoryJWKSet of the usable snapshot (empty when none).
+func (s remoteStorage) mem() *jwkset.MemoryJWKSet {
+	if snap := s.k.usable(); snap != nil {
+		return snap.mem
+	}
+	return jwkset.NewMemoryStorage()
+}
+
+// JSON returns the held keys as a JWK Set.
+func (s remoteStorage) JSON(ctx context.Context) (json.RawMessage, error) {
+	m, err := s.Marshal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
+}
+
+// JSONPublic returns the held keys as a JWK Set (they are all public).
+func (s remoteStorage) JSONPublic(ctx context.Context) (json.RawMessage, error) {
+	return s.mem().JSONPublic(ctx)
+}
+
+// JSONPrivate returns the held keys as a JWK Set; they hold no private part.
+func (s remoteStorage) JSONPrivate(ctx context.Context) (json.RawMessage, error) {
+	return s.mem().JSONPrivate(ctx)
+}
+
+// JSONWithOptions returns the held keys as a JWK Set marshalled with options.
+func (s remoteStorage) JSONWithOptions(ctx context.Context, mo jwkset.JWKMarshalOptions,
+	vo jwkset.JWKValidateOptions) (json.RawMessage, error) {
+	return s.mem().JSONWithOptions(ctx, mo, vo)
+}
+
+// Marshal returns the held keys as a JWKSMarshal (never a nil Keys slice).
+func (s remoteStorage) Marshal(ctx context.Context) (jwkset.JWKSMarshal, error) {
+	m, err := s.mem().Marshal(ctx)
+	if m.Keys == nil {
+		m.Keys = []jwkset.JWKMarshal{}
+	}
+	return m, err
+}
+
+// MarshalWithOptions returns the held keys as a JWKSMarshal built with options.
+func (s remoteStorage) MarshalWithOptions(ctx context.Context, mo jwkset.JWKMarshalOptions,
+	vo jwkset.JWKValidateOptions) (jwkset.JWKSMarshal, error) {
+	m, err := s.mem().MarshalWithOptions(ctx, mo, vo)
+	if m.Keys == nil {
+		m.Keys = []jwkset.JWKMarshal{}
+	}
+	return m, err
 }

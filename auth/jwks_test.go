@@ -560,7 +560,7 @@ func TestRemoteKeysFirstFetch(t *testing.T) {
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), rs.token(t, "ins_1")); err != nil {
 		t.Fatalf("verify = %v; want nil", err)
 	}
-	// No kid: Keyfunc returns every held key to try.
+	// No kid: keyfunc tries every held key.
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), rs.token(t, "")); err != nil {
 		t.Fatalf("verify without kid = %v; want nil", err)
 	}
@@ -1064,80 +1064,54 @@ func TestRemoteKeysGeneration(t *testing.T) {
 	}
 }
 
-// TestRemoteKeysKeyfunc checks the key lookup verification uses: by kid, every
-// held key for a token without kid, and the refusals before any fetch, for an
-// unknown kid, a kid that is not a string and a token alg the JWK does not
-// allow.
-func TestRemoteKeysKeyfunc(t *testing.T) {
+func TestRemoteKeysStorage(t *testing.T) {
 	es, ed := newECSigner(t, "k1"), newEdSigner(t, "k2")
 	srv := newJWKSServer(t, serveKeys(t, es.jwk(t), ed.jwk(t)))
 	h := newHarness(t, srv.URL, testConfig(), nil)
+	st := h.keys.kf.Storage()
 	ctx := context.Background()
-	parse := func(t *testing.T, raw string, header map[string]any) *jwt.Token {
-		t.Helper()
-		tok, _, err := jwt.NewParser().ParseUnverified(raw, jwt.MapClaims{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for name, v := range header {
-			tok.Header[name] = v
-		}
-		return tok
-	}
-	equal := func(a, b any) bool {
-		k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-		return ok && k.Equal(b)
-	}
 
-	for _, kid := range []string{"k1", ""} {
-		if _, err := h.keys.Keyfunc(ctx)(parse(t, es.token(t, kid), nil)); !errors.Is(err, ErrNoKeys) {
-			t.Errorf("Keyfunc(kid %q) before fetch: err = %v; want ErrNoKeys", kid, err)
-		}
+	if _, err := st.KeyReadAll(ctx); !errors.Is(err, ErrNoKeys) {
+		t.Errorf("KeyReadAll before fetch = %v; want ErrNoKeys", err)
+	}
+	if _, err := st.KeyRead(ctx, "k1"); !errors.Is(err, ErrNoKeys) {
+		t.Errorf("KeyRead before fetch = %v; want ErrNoKeys", err)
+	}
+	if m, err := st.Marshal(ctx); err != nil || m.Keys == nil || len(m.Keys) != 0 {
+		t.Errorf("Marshal before fetch = %v, %v; want empty keys", m, err)
 	}
 	h.fetch(t, metrics.JWKSSuccess)
 
-	key, err := h.keys.Keyfunc(ctx)(parse(t, ed.token(t, "k2"), nil))
-	if err != nil || !equal(key, ed.priv.Public()) {
-		t.Errorf("Keyfunc(kid k2) = %T, %v; want the Ed25519 public key of k2, nil", key, err)
+	if err := st.KeyWrite(ctx, jwkset.JWK{}); !errors.Is(err, errReadOnly) {
+		t.Errorf("KeyWrite = %v; want read-only", err)
 	}
-	all, err := h.keys.Keyfunc(ctx)(parse(t, es.token(t, ""), nil))
-	set, ok := all.(jwt.VerificationKeySet)
-	if err != nil || !ok || len(set.Keys) != 2 || !equal(set.Keys[0], es.priv.Public()) ||
-		!equal(set.Keys[1], ed.priv.Public()) {
-		t.Errorf("Keyfunc(no kid) = %v, %v; want a VerificationKeySet of k1 then k2, nil", all, err)
+	if _, err := st.KeyDelete(ctx, "k1"); !errors.Is(err, errReadOnly) {
+		t.Errorf("KeyDelete = %v; want read-only", err)
 	}
-	if err := verify(ctx, h.keys, JWKSAlgorithms(), es.token(t, "")); err != nil {
-		t.Errorf("verify(ES256 token without kid) = %v; want nil", err)
+	if err := st.KeyReplaceAll(ctx, nil); !errors.Is(err, errReadOnly) {
+		t.Errorf("KeyReplaceAll = %v; want read-only", err)
 	}
-
-	refused := []struct {
-		name    string
-		tok     *jwt.Token
-		is      error  // nil: neither ErrNoKeys nor ErrUnknownKID
-		message string // in the error text
-	}{
-		{"unknown kid", parse(t, es.token(t, "nope"), nil), ErrUnknownKID, `"nope"`},
-		{"kid not a string", parse(t, es.token(t, "k1"), map[string]any{"kid": 7.0}), nil,
-			"could not convert kid in JWT header to string"},
-		{"alg the JWK does not allow", parse(t, es.token(t, "k1"), map[string]any{"alg": "ES384"}), nil,
-			`JWK "alg" parameter value "ES256" does not match token "alg" parameter value "ES384"`},
+	if all, err := st.KeyReadAll(ctx); err != nil || len(all) != 2 {
+		t.Errorf("KeyReadAll = %d keys, %v; want 2", len(all), err)
 	}
-	for _, tt := range refused {
-		t.Run(tt.name, func(t *testing.T) {
-			key, err := h.keys.Keyfunc(ctx)(tt.tok)
-			if err == nil {
-				t.Fatalf("Keyfunc = %T, nil; want an error", key)
-			}
-			if tt.is != nil && !errors.Is(err, tt.is) {
-				t.Errorf("Keyfunc err = %v; want errors.Is %v", err, tt.is)
-			}
-			if tt.is == nil && (errors.Is(err, ErrNoKeys) || errors.Is(err, ErrUnknownKID)) {
-				t.Errorf("Keyfunc err = %v; want neither ErrNoKeys nor ErrUnknownKID", err)
-			}
-			if !strings.Contains(err.Error(), tt.message) {
-				t.Errorf("Keyfunc err = %q; want it to contain %q", err, tt.message)
-			}
-		})
+	for name, f := range map[string]func(context.Context) (json.RawMessage, error){
+		"JSON": st.JSON, "JSONPublic": st.JSONPublic, "JSONPrivate": st.JSONPrivate,
+	} {
+		raw, err := f(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var set jwkset.JWKSMarshal
+		if err := json.Unmarshal(raw, &set); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(set.Keys) != 2 || set.Keys[0].KID != "k1" || set.Keys[1].KID != "k2" || set.Keys[0].D != "" {
+			t.Errorf("%s = %s; want the two public keys", name, raw)
+		}
+	}
+	m, err := st.MarshalWithOptions(ctx, jwkset.JWKMarshalOptions{}, jwkset.JWKValidateOptions{})
+	if err != nil || len(m.Keys) != 2 {
+		t.Errorf("MarshalWithOptions = %d keys, %v; want 2", len(m.Keys), err)
 	}
 }
 
