@@ -277,6 +277,8 @@ type Metrics struct {
 	cacheEntries   prometheus.Gauge
 
 	webhookRequests []prometheus.Counter // [result]
+
+	hostile hostileMetrics // hostile.go
 }
 
 // index maps the label values of one closed set to their position; the last
@@ -454,6 +456,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, r := range webhookResultSet {
 		m.webhookRequests = append(m.webhookRequests, webhookRequests.WithLabelValues(r))
 	}
+	m.hostile = newHostileMetrics(reg)
 	return m
 }
 

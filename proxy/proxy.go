@@ -33,6 +33,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -69,6 +70,10 @@ type Config struct {
 	ForwardAuthorization bool `yaml:"forward_authorization"`
 	// ForwardCookie keeps the client's Cookie header. Default true.
 	ForwardCookie bool `yaml:"forward_cookie"`
+	// AllowedPaths are the paths forwarded for a client without the admin
+	// secret (exact paths, and "prefix/" entries); see AllowList. Default
+	// DefaultAllowedPaths.
+	AllowedPaths []string `yaml:"allowed_paths"`
 }
 
 // DefaultConfig returns the upstream defaults a config file overrides.
@@ -81,6 +86,7 @@ func DefaultConfig() Config {
 		MaxIdleConnsPerHost:   256,
 		ForwardAuthorization:  true,
 		ForwardCookie:         true,
+		AllowedPaths:          DefaultAllowedPaths(),
 	}
 }
 
@@ -108,6 +114,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxIdleConnsPerHost < 1 {
 		errs = append(errs, errors.New("upstream.max_idle_conns_per_host: must be at least 1"))
+	}
+	if _, err := ParseAllowList("upstream.allowed_paths", c.AllowedPaths); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -142,6 +151,12 @@ type Options struct {
 	// WebSocket configures GraphQL over WebSocket (ws.go); zero fields
 	// take DefaultWebSocketConfig's values.
 	WebSocket WebSocketConfig
+	// TrustedProxies decides the client IP (server.trusted_proxies).
+	TrustedProxies TrustedProxies
+	// AdminThrottle limits wrong admin secrets per client
+	// (server.admin_secret_throttle); the zero value means
+	// DefaultAdminThrottleConfig.
+	AdminThrottle AdminThrottleConfig
 }
 
 // Handler authenticates and forwards requests to Hasura. It is safe for
@@ -158,6 +173,10 @@ type Handler struct {
 	serveWebSocket func(w http.ResponseWriter, r *http.Request, x *exchange)
 	// websockets tracks the open sockets for CloseWebSockets (ws.go).
 	websockets *wsProxy
+	// allow is upstream.allowed_paths (allowlist.go).
+	allow AllowList
+	// throttle counts wrong admin secrets per client (adminthrottle.go).
+	throttle *adminThrottle
 }
 
 // New builds a Handler. The upstream configuration must be valid.
@@ -172,6 +191,13 @@ func New(o Options) (*Handler, error) {
 		return nil, errors.New("proxy: MaxBodyBytes must be positive")
 	}
 	target, _ := url.Parse(o.Upstream.URL)
+	allow, _ := ParseAllowList("upstream.allowed_paths", o.Upstream.AllowedPaths)
+	if o.AdminThrottle == (AdminThrottleConfig{}) {
+		o.AdminThrottle = DefaultAdminThrottleConfig()
+	}
+	if err := o.AdminThrottle.Validate(); err != nil {
+		return nil, err
+	}
 	log := o.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -183,7 +209,10 @@ func New(o Options) (*Handler, error) {
 		httpMode: o.ErrorStatus == "http",
 		log:      log,
 		metrics:  o.Metrics,
+		allow:    allow,
+		throttle: newAdminThrottle(o.AdminThrottle, o.Now),
 	}
+	h.opts.Auth = &throttledAuth{next: o.Auth, throttle: h.throttle, h: h}
 	tr := o.Transport
 	if tr == nil {
 		tr = NewTransport(o.Upstream)
@@ -234,6 +263,9 @@ type exchange struct {
 	session  *auth.Session
 	authErr  *auth.Error
 	upErr    string
+	// clientIP is set for requests that may present an admin secret, for
+	// the admin-secret throttle (adminthrottle.go).
+	clientIP netip.Addr
 	// bodyFailed is set when reading the client's body failed:
 	// bodyTimedOut, or bodyMalformed for anything else (a broken chunked
 	// encoding, a connection cut mid-body).
@@ -295,6 +327,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveWebhook(x, r)
 		return
 	}
+	adminAttempt := presentsAdminSecret(r.Header)
+	if adminAttempt || isWebSocketUpgrade(r) {
+		x.clientIP = h.opts.TrustedProxies.ClientIP(r)
+	}
+	if len(r.TransferEncoding) > 0 {
+		// RFC 9112 section 6.1: close after a request that carried both
+		// Content-Length and Transfer-Encoding (framing.go).
+		w.Header().Set("Connection", "close")
+	}
 	if isWebSocketUpgrade(r) {
 		if h.serveWebSocket == nil {
 			x.authErr = nil
@@ -313,7 +354,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &bodyReader{ReadCloser: http.MaxBytesReader(x, r.Body, h.opts.MaxBodyBytes), x: x}
 	}
-	if unauthenticated(r) {
+	allowed, why := h.allow.Allows(r)
+	if !allowed && !adminAttempt && !adminPreflight(r) {
+		// Before any token work: nothing outside the allow-list reaches
+		// Hasura for a client without the admin secret.
+		h.notAllowed(x, why)
+		return
+	}
+	if unauthenticated(r) && (allowed || r.Method == http.MethodOptions) {
 		// Forwarded stripped of every x-hasura-* header and without the
 		// admin secret: Hasura answers these without authentication.
 		h.rp.ServeHTTP(x, r)
@@ -327,6 +375,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		x.authErr = ae
 		writeAuthError(x, fam, ae, h.httpMode)
+		return
+	}
+	if !allowed && s.Result != auth.ResultAdmin {
+		h.notAllowed(x, why)
 		return
 	}
 	x.session = s

@@ -40,6 +40,9 @@ type ServerConfig struct {
 	// X-Forwarded-For may name the client IP that per-client limits use.
 	// Empty (the default): the client is always the TCP peer.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AdminSecretThrottle limits wrong admin secrets per client IP
+	// (adminthrottle.go).
+	AdminSecretThrottle AdminThrottleConfig `yaml:"admin_secret_throttle"`
 }
 
 // Trusted returns the parsed TrustedProxies. Validate reports a bad entry;
@@ -61,6 +64,8 @@ func DefaultServerConfig() ServerConfig {
 		ShutdownGrace:     20 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		MaxBodyBytes:      10 << 20,
+
+		AdminSecretThrottle: DefaultAdminThrottleConfig(),
 	}
 }
 
@@ -98,6 +103,9 @@ func (c *ServerConfig) Validate() error {
 		add("max_body_bytes", "must be at least 1024")
 	}
 	if _, err := ParseTrustedProxies("server.trusted_proxies", c.TrustedProxies); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.AdminSecretThrottle.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if p := c.WebhookPath; p != "" {
