@@ -1013,7 +1013,7 @@ func TestAdversarialUnauthenticatedPaths(t *testing.T) {
 	e := newAdvEnv(t, keys, advOptions{throttle: proxy.AdminThrottleConfig{Failures: 1000, Window: time.Minute, MaxClients: 10}})
 	tok := e.token(t)
 	const (
-		unauth  = "forwarded without credentials"
+		unauth = "forwarded without credentials"
 		// unauthAdmin is unauth for a request that presents an admin
 		// secret, and refused by the allow-list for a token.
 		unauthAdmin = "forwarded without credentials, with an admin secret"
@@ -1021,7 +1021,7 @@ func TestAdversarialUnauthenticatedPaths(t *testing.T) {
 		// authed is an allowed path that is not unauthenticated: it is
 		// authenticated like any other.
 		authed = "authenticated"
-		none    = "answered by Go's server"
+		none   = "answered by Go's server"
 	)
 	variants := []struct {
 		name    string
