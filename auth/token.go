@@ -51,6 +51,9 @@ func decodeToken(raw string, maxBytes int) (*decodedToken, *Error) {
 	if err := json.Unmarshal(hb, &tok.Header); err != nil || tok.Header == nil {
 		return nil, jwtErr(ReasonMalformed, `JWSError (JSONDecodeError "Error in $: the JWS header is not a JSON object")`)
 	}
+	if _, ok := tok.Header["crit"]; ok {
+		return nil, errCritical
+	}
 	cb, err := segmentDecoder.DecodeSegment(c64)
 	if err != nil {
 		return nil, jwtErr(ReasonMalformed, `JWSError (JSONDecodeError "Not valid base64url")`)
