@@ -220,7 +220,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 	defer stopProxy()
 	logs := newStartupWatcher(stderr)
 	served := make(chan error, 1)
-	go func() { served <- serve(proxyCtx, cfg, logs) }()
+	go func() { served <- serve(proxyCtx, cfg, logs, reloadSource{}) }()
 	defer func() {
 		stopProxy()
 		if e := <-served; err == nil {

@@ -89,7 +89,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("configuration %s: %w", *configPath, err)
 	}
-	return serve(ctx, cfg, stderr)
+	// SIGHUP reloads the file and the environment (reload.go) instead of
+	// ending the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return serve(ctx, cfg, stderr, reloadSource{signals: hup, load: func() (*fileConfig, error) {
+		return loadConfig(*configPath, os.Getenv)
+	}})
 }
 
 // splitErrors flattens joined errors into one line each.
