@@ -307,6 +307,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ep, fam := endpoint(r.URL.Path)
 	x := &exchange{ResponseWriter: w, rid: requestID(r.Header.Get("X-Request-Id")), endpoint: ep, fam: fam}
 	w.Header().Set("X-Request-Id", x.rid)
+	closeIfChunked(w, r)
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
 	defer func() {
 		d := time.Since(start)
@@ -330,11 +331,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	adminAttempt := presentsAdminSecret(r.Header)
 	if adminAttempt || isWebSocketUpgrade(r) {
 		x.clientIP = h.opts.TrustedProxies.ClientIP(r)
-	}
-	if len(r.TransferEncoding) > 0 {
-		// RFC 9112 section 6.1: close after a request that carried both
-		// Content-Length and Transfer-Encoding (framing.go).
-		w.Header().Set("Connection", "close")
 	}
 	if isWebSocketUpgrade(r) {
 		if h.serveWebSocket == nil {
