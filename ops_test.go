@@ -406,7 +406,7 @@ func TestOpsEndpointsOnlyOnOpsPort(t *testing.T) {
 		wantBody   string
 	}{
 		{"/healthz", 200, "OK"}, // Hasura's
-		{"/readyz", 404, ""}, // outside upstream.allowed_paths
+		{"/readyz", 404, ""},    // outside upstream.allowed_paths
 		{"/metrics", 404, ""},
 	}
 	for _, tt := range tests {
