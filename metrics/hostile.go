@@ -102,3 +102,9 @@ func (m *Metrics) ConfigLoaded(t time.Time) {
 	}
 	m.hostile.lastReload.Set(float64(t.UnixNano()) / 1e9)
 }
+
+// NotAllowedReasons returns the closed set of requests_not_allowed_total reason label values, Other last.
+func NotAllowedReasons() []string { return clone(notAllowedSet) }
+
+// ReloadResults returns the closed set of config_reloads_total result label values, Other last.
+func ReloadResults() []string { return clone(reloadSet) }
