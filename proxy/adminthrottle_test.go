@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -225,5 +227,61 @@ func TestAdminThrottleTrustedProxy(t *testing.T) {
 	do("198.51.100.2", pxAdmin)
 	if got := f.up.count() - before; got != 1 {
 		t.Errorf("%d admin requests reached Hasura; want 1 (198.51.100.2's; 198.51.100.1 is throttled)", got)
+	}
+}
+
+// TestAdminThrottleWebSocket: admin secrets in a WebSocket's connection_init
+// count and are throttled like those of HTTP requests, so sockets are no way
+// around the throttle; the client's tokens still open sockets.
+func TestAdminThrottleWebSocket(t *testing.T) {
+	clock := newTestClock()
+	hasura := newWSHasura(t, true)
+	ac := auth.DefaultConfig()
+	ac.JWTSecret = &auth.JWTSecret{Type: "HS256", Key: auth.Secret(wsKey)}
+	a, err := auth.New(auth.Options{Config: ac, AdminSecret: wsAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc := DefaultConfig()
+	uc.URL, uc.AdminSecret = hasura.srv.URL, wsAdmin
+	h, err := New(Options{Upstream: uc, MaxBodyBytes: 1 << 20, ErrorStatus: "hasura", Auth: a, Now: clock.Now,
+		AdminThrottle: AdminThrottleConfig{Failures: 2, Window: time.Minute, MaxClients: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wsWait)
+		defer cancel()
+		_ = h.CloseWebSockets(ctx)
+		srv.Close()
+	})
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/graphql"
+	initWith := func(headers map[string]string) (acked bool) {
+		t.Helper()
+		c := mustDial(t, url, protoTransportWS, nil)
+		defer c.Close()
+		send(t, c, initMsg(headers))
+		_ = c.SetReadDeadline(time.Now().Add(wsWait))
+		_, b, err := c.ReadMessage()
+		return err == nil && strings.Contains(string(b), "connection_ack")
+	}
+	for i := range 2 {
+		if initWith(map[string]string{"x-hasura-admin-secret": "guess"}) {
+			t.Fatalf("wrong admin secret %d acknowledged", i)
+		}
+	}
+	if initWith(map[string]string{"x-hasura-admin-secret": wsAdmin}) {
+		t.Errorf("right admin secret acknowledged while the client is throttled; want refused")
+	}
+	if n := hasura.dials.Load(); n != 0 {
+		t.Errorf("Hasura dialled %d times; want 0", n)
+	}
+	if !initWith(map[string]string{"Authorization": "Bearer " + wsToken(t, time.Now().Add(wsTokTTL), nil)}) {
+		t.Errorf("a token from the throttled client was refused; want acknowledged")
+	}
+	clock.Add(time.Minute)
+	if !initWith(map[string]string{"x-hasura-admin-secret": wsAdmin}) {
+		t.Errorf("right admin secret a window later refused; want acknowledged")
 	}
 }
