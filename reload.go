@@ -117,6 +117,9 @@ type reloader struct {
 	mainLog *zap.Logger
 	metrics *metrics.Metrics
 	now     func() time.Time
+	// keysTimeout bounds the wait for the new key sets; zero means
+	// reloadKeysTimeout.
+	keysTimeout time.Duration
 
 	mu      sync.Mutex
 	retired []*generation // older generations that may still hold WebSockets
@@ -145,12 +148,16 @@ func (rl *reloader) reload(ctx context.Context) {
 		// A new authenticator starts without keys: it takes over only once
 		// it can verify what the old one verifies.
 		g.start()
-		wctx, cancel := context.WithTimeout(ctx, reloadKeysTimeout)
+		wait := rl.keysTimeout
+		if wait == 0 {
+			wait = reloadKeysTimeout
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
 		err = g.authn.WaitReady(wctx)
 		cancel()
 		if err != nil {
 			g.stop()
-			err = fmt.Errorf("the keys of the new configuration were not loaded within %s: %w", reloadKeysTimeout, err)
+			err = fmt.Errorf("the keys of the new configuration were not loaded within %s: %w", wait, err)
 		}
 	}
 	if err != nil {

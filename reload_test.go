@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
 // wsHasura adds a graphql-transport-ws endpoint to a fakeHasura: it acks
@@ -270,4 +274,84 @@ func TestKeepRestartOnly(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReloadRefusedWithoutKeys: a configuration whose key set cannot be
+// fetched never takes over, and the running one keeps verifying; one that
+// loads replaces it.
+func TestReloadRefusedWithoutKeys(t *testing.T) {
+	hsKey := randomHex(t, 32)
+	jwksDown := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	t.Cleanup(jwksDown.Close)
+	running := testConfig{UpstreamURL: "http://127.0.0.1:1", AdminSecret: "reload-admin-secret-0123", HSKey: hsKey}
+	cfg, err := parseConfig([]byte(running.yaml()), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := newLogSink()
+	log, err := newLogger(cfg.Log, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	gen, err := newGeneration(cfg, log, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen.start()
+	live := &liveHandler{}
+	live.cur.Store(gen)
+	next := running
+	rl := &reloader{live: live, log: log, mainLog: log.Named("main"), metrics: m, now: time.Now, keysTimeout: 200 * time.Millisecond,
+		load: func() (*fileConfig, error) { return parseConfig([]byte(next.yaml()), func(string) string { return "" }) }}
+	t.Cleanup(rl.stopAll)
+	count := func(result string) float64 { return reloads(t, reg, result) }
+
+	next.JWKSURL = jwksDown.URL
+	rl.reload(context.Background())
+	if got := count("error"); got != 1 {
+		t.Errorf("config_reloads_total{error} = %v; want 1", got)
+	}
+	if live.cur.Load() != gen {
+		t.Fatalf("a configuration without keys took over")
+	}
+	if !strings.Contains(logs.String(), "the keys of the new configuration were not loaded") {
+		t.Errorf("no refusal line naming the keys:\n%s", logs.String())
+	}
+
+	next.JWKSURL = ""
+	next.AdminSecret = "reload-admin-secret-rotated"
+	rl.reload(context.Background())
+	if got := count("success"); got != 1 {
+		t.Errorf("config_reloads_total{success} = %v; want 1", got)
+	}
+	if g := live.cur.Load(); g == gen || g.cfg.Upstream.AdminSecret != "reload-admin-secret-rotated" {
+		t.Errorf("the valid configuration did not take over")
+	}
+}
+
+// reloads returns config_reloads_total{result} gathered from reg.
+func reloads(t *testing.T, reg *prometheus.Registry, result string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metrics.Namespace+"_config_reloads_total" {
+			continue
+		}
+		for _, mm := range mf.GetMetric() {
+			for _, l := range mm.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return mm.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("config_reloads_total{result=%q} not found", result)
+	return 0
 }
