@@ -306,7 +306,9 @@ func TestReloadRefusedWithoutKeys(t *testing.T) {
 	live.cur.Store(gen)
 	next := running
 	rl := &reloader{live: live, log: log, mainLog: log.Named("main"), metrics: m, now: time.Now, keysTimeout: 200 * time.Millisecond,
-		load: func() (*fileConfig, error) { return parseConfig([]byte(next.yaml()), func(string) string { return "" }) }}
+		load: func() (*fileConfig, error) {
+			return parseConfig([]byte(next.yaml()), func(string) string { return "" })
+		}}
 	t.Cleanup(rl.stopAll)
 	count := func(result string) float64 { return reloads(t, reg, result) }
 
