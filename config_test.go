@@ -54,6 +54,15 @@ func TestInvalidConfigs(t *testing.T) {
 			"websocket.allowed_origins[0]: must be an origin such as https://app.example.com",
 		}},
 		{"invalid-duration.yml", []string{"line 1: cannot unmarshal !!int (value hidden) into time.Duration"}},
+		{"invalid-hostile.yml", []string{
+			"server.admin_secret_throttle.failures: must be at least 1",
+			"server.admin_secret_throttle.window: must be positive",
+			"server.admin_secret_throttle.max_clients: must be at least 1",
+			`upstream.allowed_paths[1]: "v1beta1/relay" must start with /`,
+			`upstream.allowed_paths[2]: "/api/../v1/metadata" must not hold empty, "." or ".." segments`,
+			`upstream.allowed_paths[3]: "/v1/graph%71l" must be a plain, unescaped path`,
+		}},
+		{"invalid-allowed-paths-empty.yml", []string{`upstream.allowed_paths: list at least one path (["/"] forwards every path)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
