@@ -23,8 +23,8 @@ type AdminThrottleConfig struct {
 	// them up is refused until its window ends. Default 1m.
 	Window time.Duration `yaml:"window"`
 	// MaxClients bounds the clients remembered at once (about 100 bytes
-	// each). Past it, expired entries are dropped, then arbitrary ones.
-	// Default 10000.
+	// each). Past it, expired entries are dropped, then preferably clients
+	// that are not throttled. Default 10000.
 	MaxClients int `yaml:"max_clients"`
 }
 
@@ -119,9 +119,14 @@ func (t *adminThrottle) fail(ip netip.Addr) {
 	e.failures++
 }
 
+// evictProbes bounds the entries looked at to choose one to evict.
+const evictProbes = 64
+
 // makeRoom keeps the table under MaxClients: expired entries go first (at
 // most one sweep per quarter window, so a flood of new addresses does not
-// turn each insert into a scan), then an arbitrary entry.
+// turn each insert into a scan), then an entry that is not throttling its
+// client, among up to evictProbes looked at (a flood of addresses should not
+// free the clients already throttled), else an arbitrary one.
 func (t *adminThrottle) makeRoom(now time.Time) {
 	if len(t.clients) < t.cfg.MaxClients {
 		return
@@ -134,11 +139,22 @@ func (t *adminThrottle) makeRoom(now time.Time) {
 			}
 		}
 	}
-	for k := range t.clients {
-		if len(t.clients) < t.cfg.MaxClients {
-			break
+	for len(t.clients) >= t.cfg.MaxClients {
+		var victim netip.Prefix
+		probes := 0
+		for k, e := range t.clients {
+			if probes == 0 {
+				victim = k
+			}
+			if e.failures < t.cfg.Failures {
+				victim = k
+				break
+			}
+			if probes++; probes == evictProbes {
+				break
+			}
 		}
-		delete(t.clients, k)
+		delete(t.clients, victim)
 	}
 }
 

@@ -110,6 +110,33 @@ func TestAdminThrottleBoundedMemory(t *testing.T) {
 	}
 }
 
+// TestAdminThrottleEvictionSparesThrottled: when the table is full, a new
+// address evicts a client that is not throttled rather than one that is.
+func TestAdminThrottleEvictionSparesThrottled(t *testing.T) {
+	clock := newTestClock()
+	th := newAdminThrottle(AdminThrottleConfig{Failures: 2, Window: time.Minute, MaxClients: 10}, clock.Now)
+	var throttled []netip.Addr
+	for i := range 9 {
+		a := netip.AddrFrom4([4]byte{10, 0, 0, byte(i)})
+		th.fail(a)
+		th.fail(a)
+		throttled = append(throttled, a)
+	}
+	th.fail(netip.MustParseAddr("10.0.1.1")) // one failure: not throttled
+	for i := range 20 {
+		// Each newcomer has one failure, so it is the next one evicted.
+		th.fail(netip.AddrFrom4([4]byte{10, 0, 2, byte(i)}))
+		for _, a := range throttled {
+			if _, blocked := th.blocked(a); !blocked {
+				t.Fatalf("after %d newcomers, throttled client %s was evicted", i+1, a)
+			}
+		}
+	}
+	if n := th.size(); n != 10 {
+		t.Errorf("table holds %d; want 10", n)
+	}
+}
+
 // loopbackClient is an HTTP client whose connections come from ip.
 func loopbackClient(t *testing.T, ip string) *http.Client {
 	t.Helper()
