@@ -25,7 +25,7 @@ func TestFraming(t *testing.T) {
 		request   string
 		status    int
 		keepAlive bool   // the pipelined request is answered
-		reached   int    // requests that reached Hasura, the pipelined one included
+		reached   int    // requests that reached Hasura, the pipelined one included; -1: not checked
 		header    string // a header Hasura must have received, "name: value"
 	}{
 		{name: "content-length (control)", request: "POST /v1/graphql HTTP/1.1\r\nHost: h\r\n" + auth + "Content-Length: 2\r\n\r\n{}",
@@ -63,9 +63,11 @@ func TestFraming(t *testing.T) {
 		{name: "bare LF line endings", request: "POST /v1/graphql HTTP/1.1\nHost: h\n" + strings.TrimSuffix(auth, "\r\n") +
 			"\nContent-Length: 2\n\n{}",
 			status: 200, keepAlive: true, reached: 2},
+		// The body fails while it streams: whether Hasura saw the request
+		// start depends on timing, that nothing follows does not.
 		{name: "bare LF in a chunk", request: "POST /v1/graphql HTTP/1.1\r\nHost: h\r\n" + auth +
 			"Transfer-Encoding: chunked\r\n\r\n2\n{}\n0\n\n",
-			status: 400, keepAlive: false, reached: 0},
+			status: 400, keepAlive: false, reached: -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,7 +103,7 @@ func TestFraming(t *testing.T) {
 			if !tt.keepAlive && answered {
 				t.Errorf("the connection stayed open after a request with ambiguous framing")
 			}
-			if got := f.up.count() - before; got != tt.reached {
+			if got := f.up.count() - before; tt.reached >= 0 && got != tt.reached {
 				t.Errorf("%d requests reached Hasura; want %d", got, tt.reached)
 			}
 			if tt.header != "" && tt.reached > 0 {
