@@ -70,6 +70,15 @@ func TestInvalidConfigs(t *testing.T) {
 			"websocket.max_connections_per_user: must be at least 1",
 		}},
 		{"invalid-duration.yml", []string{"server.read_header_timeout: 10 is a number; write a duration such as 10s (line 1)"}},
+		{"invalid-hostile.yml", []string{
+			"server.admin_secret_throttle.failures: must be at least 1",
+			"server.admin_secret_throttle.window: must be positive",
+			"server.admin_secret_throttle.max_clients: must be at least 1",
+			`upstream.allowed_paths[1]: "v1beta1/relay" must start with /`,
+			`upstream.allowed_paths[2]: "/api/../v1/metadata" must not hold empty, "." or ".." segments`,
+			`upstream.allowed_paths[3]: "/v1/graph%71l" must be a plain, unescaped path`,
+		}},
+		{"invalid-allowed-paths-empty.yml", []string{`upstream.allowed_paths: list at least one path (["/"] forwards every path)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

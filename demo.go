@@ -253,7 +253,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 	// is printed (or the demo ends first).
 	logs := newStartupWatcher(stderr)
 	served := make(chan error, 1)
-	go func() { served <- serve(proxyCtx, cfg, configSource{Path: cfgPath}, logs) }()
+	go func() { served <- serve(proxyCtx, cfg, configSource{Path: cfgPath}, logs, reloadSource{}) }()
 	defer func() {
 		stopProxy()
 		if e := <-served; err == nil {

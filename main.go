@@ -99,7 +99,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return exitCode(1)
 	}
-	return serve(ctx, cfg, src, stderr)
+	// SIGHUP reloads the file and the environment (reload.go) instead of
+	// ending the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return serve(ctx, cfg, src, stderr, reloadSource{signals: hup, load: func() (*fileConfig, error) {
+		c, _, err := resolveConfig(*configPath, os.LookupEnv)
+		return c, err
+	}})
 }
 
 // newProxyFlags is the flag set of the proxy itself; its usage is the

@@ -229,8 +229,10 @@ func TestMetricsMissingToken(t *testing.T) {
 		"requests_total{code=200,endpoint=graphql}": 1, "auth_decisions_total{reason=missing,result=denied}": 1}})
 	runOutcome(t, p, outcome{name: "malformed", header: bearer("not-a-jwt"), wantStatus: 200, want: map[string]float64{
 		"requests_total{code=200,endpoint=graphql}": 1, "auth_decisions_total{reason=malformed,result=denied}": 1}})
-	runOutcome(t, p, outcome{name: "missing on metadata", path: "/v1/metadata", wantStatus: 400, want: map[string]float64{
-		"requests_total{code=400,endpoint=metadata}": 1, "auth_decisions_total{reason=missing,result=denied}": 1}})
+	runOutcome(t, p, outcome{name: "missing on a REST endpoint", path: "/api/rest/things", wantStatus: 400, want: map[string]float64{
+		"requests_total{code=400,endpoint=rest}": 1, "auth_decisions_total{reason=missing,result=denied}": 1}})
+	runOutcome(t, p, outcome{name: "metadata is outside the allow-list", path: "/v1/metadata", wantStatus: 404, want: map[string]float64{
+		"requests_total{code=404,endpoint=metadata}": 1, "requests_not_allowed_total{reason=path}": 1}})
 }
 
 func TestMetricsUpstreamErrors(t *testing.T) {
@@ -404,8 +406,8 @@ func TestOpsEndpointsOnlyOnOpsPort(t *testing.T) {
 		wantBody   string
 	}{
 		{"/healthz", 200, "OK"}, // Hasura's
-		{"/readyz", 400, ""},    // authenticated: no token, no unauthorized role
-		{"/metrics", 400, ""},
+		{"/readyz", 404, ""},    // outside upstream.allowed_paths
+		{"/metrics", 404, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

@@ -75,6 +75,7 @@ type process struct {
 	logs        *logSink
 	client, ops string
 	clientAddr  string
+	configPath  string        // the configuration file it was started with
 	exited      chan struct{} // closed once the process has exited
 	state       *os.ProcessState
 }
@@ -84,8 +85,8 @@ type process struct {
 func startBinary(t *testing.T, c testConfig) *process {
 	t.Helper()
 	needBinary(t)
-	p := &process{logs: newLogSink(), exited: make(chan struct{})}
-	p.cmd = exec.Command(binPath, "-config", writeConfig(t, c))
+	p := &process{logs: newLogSink(), exited: make(chan struct{}), configPath: writeConfig(t, c)}
+	p.cmd = exec.Command(binPath, "-config", p.configPath)
 	p.cmd.Env = childEnv()
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

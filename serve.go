@@ -63,8 +63,9 @@ const (
 // within server.shutdown_grace. Its startup line ("starting") names the bound
 // addresses, so a listen address of port 0 can be discovered from the log,
 // the build (version, revision, goversion) and where the configuration came
-// from (config_from: src).
-func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Writer) error {
+// from (config_from: src). Each signal of reloads replaces the configuration
+// (reload.go).
+func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Writer, reloads reloadSource) error {
 	log, err := newLogger(cfg.Log, logOut)
 	if err != nil {
 		return err
@@ -76,31 +77,14 @@ func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Wri
 	m := metrics.New(reg)
 	build := readBuildInfo()
 	metrics.RegisterBuildInfo(reg, build.Version, build.revisionLabel(), build.GoVersion)
-	authn, err := auth.New(auth.Options{
-		Config:      cfg.Auth,
-		AdminSecret: cfg.Upstream.AdminSecret,
-		Logger:      log.Named("auth"),
-		Metrics:     m,
-	})
+	gen, err := newGeneration(cfg, log, m)
 	if err != nil {
 		return err
 	}
-	handler, err := proxy.New(proxy.Options{
-		Upstream:       cfg.Upstream,
-		MaxBodyBytes:   cfg.Server.MaxBodyBytes,
-		ErrorStatus:    cfg.Auth.ErrorStatus,
-		Auth:           authn,
-		Logger:         log.Named("proxy"),
-		Metrics:        m,
-		LogUserID:      cfg.Log.UserID,
-		WebhookPath:    cfg.Server.WebhookPath,
-		WebSocket:      cfg.WebSocket,
-		CORS:           cfg.Server.CORS(),
-		TrustedProxies: cfg.Server.Trusted(),
-	})
-	if err != nil {
-		return err
-	}
+	live := &liveHandler{}
+	live.cur.Store(gen)
+	rl := &reloader{live: live, load: reloads.load, log: log, mainLog: mainLog, metrics: m, now: time.Now}
+	m.ConfigLoaded(time.Now())
 
 	clientLn, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -113,11 +97,11 @@ func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Wri
 	}
 
 	health := newHealth(healthOptions{
-		Keys:     authn,
+		Keys:     live,
 		Upstream: cfg.Upstream,
 		Metrics:  m,
 	})
-	clientSrv := proxy.NewServer(cfg.Server, handler, log)
+	clientSrv := proxy.NewServer(cfg.Server, live, log)
 	opsSrv := &http.Server{
 		Handler:           opsMux(reg, health),
 		ReadHeaderTimeout: opsReadHeaderTimeout,
@@ -133,11 +117,8 @@ func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Wri
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		authn.Run(runCtx)
-	}()
+	gen.start()
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		health.run(runCtx, readyGaugeInterval)
@@ -160,10 +141,16 @@ func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Wri
 	go func() { errc <- serveUntilClosed(opsSrv, opsLn) }()
 
 	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
-		mainLog.Error("listener failed", zap.Error(serveErr))
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case serveErr = <-errc:
+			mainLog.Error("listener failed", zap.Error(serveErr))
+			running = false
+		case <-reloads.signals:
+			rl.reload(ctx)
+		}
 	}
 	// Unready at once, then stop accepting and drain with a fresh deadline
 	// (ctx is already cancelled). The ops listener stays up while the client
@@ -177,7 +164,7 @@ func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Wri
 	// Shutdown does not track hijacked connections: WebSockets are closed
 	// (1001) alongside it.
 	wsClosed := make(chan error, 1)
-	go func() { wsClosed <- handler.CloseWebSockets(shutdownCtx) }()
+	go func() { wsClosed <- rl.closeWebSockets(shutdownCtx) }()
 	if err := clientSrv.Shutdown(shutdownCtx); err != nil {
 		mainLog.Warn("in-flight requests did not finish within the grace period; closing them", zap.Error(err))
 		_ = clientSrv.Close()
@@ -191,6 +178,7 @@ func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Wri
 		_ = opsSrv.Close()
 	}
 	cancelRun()
+	rl.stopAll()
 	wg.Wait()
 	mainLog.Info("stopped")
 	return serveErr

@@ -510,9 +510,9 @@ func TestAccessLog(t *testing.T) {
 			want:  map[string]any{"endpoint": "relay", "auth": "allowed", "role": "user", "user_id": "user_2abc"},
 		},
 		{
-			name: "role not allowed", path: "/v1/metadata", role: "admin",
+			name: "role not allowed", path: "/api/rest/things", role: "admin",
 			token:  func(t *testing.T) string { return signRS(t, key, claimsFor(rsIssuer)) },
-			want:   map[string]any{"status": 400.0, "endpoint": "metadata", "auth": "denied", "reason": "role_not_allowed"},
+			want:   map[string]any{"status": 400.0, "endpoint": "rest", "auth": "denied", "reason": "role_not_allowed"},
 			absent: []string{"role", "user_id"},
 		},
 		{
@@ -608,9 +608,9 @@ func TestBodyLimit(t *testing.T) {
 		{name: "chunked at the limit passes", path: "/v1/graphql", size: limit, chunked: true, token: token, wantStatus: 200, wantRelay: true},
 		{name: "content-length over the limit, graphql shape", path: "/v1/graphql", size: limit + 1, token: token, wantStatus: 413, wantBody: gqlTooLarge},
 		{name: "content-length over the limit, before authentication", path: "/v1/graphql", size: limit + 1, wantStatus: 413, wantBody: gqlTooLarge},
-		{name: "content-length over the limit, metadata shape", path: "/v1/metadata", size: 1 << 20, token: token, wantStatus: 413, wantBody: plainTooLarge},
+		{name: "content-length over the limit, REST shape", path: "/api/rest/upload", size: 1 << 20, token: token, wantStatus: 413, wantBody: plainTooLarge},
 		{name: "chunked over the limit, graphql shape", path: "/v1/graphql", size: 3 * limit, chunked: true, token: token, wantStatus: 413, wantBody: gqlTooLarge},
-		{name: "chunked over the limit, metadata shape", path: "/v1/metadata", size: 64 << 10, chunked: true, token: token, wantStatus: 413, wantBody: plainTooLarge},
+		{name: "chunked over the limit, REST shape", path: "/api/rest/upload", size: 64 << 10, chunked: true, token: token, wantStatus: 413, wantBody: plainTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

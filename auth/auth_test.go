@@ -288,6 +288,16 @@ func TestCatalogue(t *testing.T) {
 			code: CodeInvalidJWT, msg: "Could not verify JWT: JWSError JWSInvalidSignature", reason: ReasonUnknownKID},
 		{name: "9 no kid tries every key", header: bearer(sign(t, jwt.SigningMethodRS256, rsaKey(t, "a"), nil, clerkClaims())),
 			wantRole: "user"},
+		// RFC 7515 section 4.1.11: a validly signed token whose crit lists an
+		// extension the proxy does not implement is invalid.
+		{name: "crit unknown extension", header: bearer(sign(t, jwt.SigningMethodRS256, rsaKey(t, "a"), map[string]any{"kid": "ins_a", "crit": []any{"exp"}, "exp": 1}, clerkClaims())),
+			code: CodeInvalidJWT, msg: `Could not verify JWT: JWSError (JSONDecodeError "crit key is not understood")`, reason: ReasonMalformed},
+		{name: "crit b64 (RFC 7797, not implemented)", header: bearer(sign(t, jwt.SigningMethodRS256, rsaKey(t, "a"), map[string]any{"kid": "ins_a", "crit": []any{"b64"}, "b64": true}, clerkClaims())),
+			code: CodeInvalidJWT, msg: `Could not verify JWT: JWSError (JSONDecodeError "crit key is not understood")`, reason: ReasonMalformed},
+		{name: "crit empty list", header: bearer(sign(t, jwt.SigningMethodRS256, rsaKey(t, "a"), map[string]any{"kid": "ins_a", "crit": []any{}}, clerkClaims())),
+			code: CodeInvalidJWT, msg: `Could not verify JWT: JWSError (JSONDecodeError "parsing NonEmpty failed, unexpected empty list")`, reason: ReasonMalformed},
+		{name: "crit null", header: bearer(sign(t, jwt.SigningMethodRS256, rsaKey(t, "a"), map[string]any{"kid": "ins_a", "crit": nil}, clerkClaims())),
+			code: CodeInvalidJWT, msg: `Could not verify JWT: JWSError (JSONDecodeError "parsing NonEmpty failed, expected Array, but encountered Null")`, reason: ReasonMalformed},
 		{name: "11 expired", header: bearer(rs256(t, mut(func(c map[string]any) { c["exp"] = testNow.Unix() - 60 }))),
 			code: CodeInvalidJWT, msg: "Could not verify JWT: JWTExpired", reason: ReasonExpired},
 		{name: "11 expired exactly now", header: bearer(rs256(t, mut(func(c map[string]any) { c["exp"] = testNow.Unix() }))),

@@ -76,6 +76,8 @@ type Metrics struct {
 	cacheEntries   prometheus.Gauge
 
 	webhookRequests []prometheus.Counter // [result]
+
+	hostile hostileMetrics // hostile.go
 }
 
 // New creates every metric family, registers them on reg together with the
@@ -229,6 +231,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, r := range webhookResultSet {
 		m.webhookRequests = append(m.webhookRequests, webhookRequests.WithLabelValues(r))
 	}
+	m.hostile = newHostileMetrics(reg)
 	return m
 }
 

@@ -385,12 +385,14 @@ func TestHostileValuesNeverBecomeLabels(t *testing.T) {
 		m.WebSocketOpened()
 		m.WebSocketClosed(s)
 		m.WebhookDecision(s)
+		m.RequestNotAllowed(s)
+		m.ConfigReload(s)
 	}
 	allowed := map[string][]string{
 		"endpoint": Endpoints(),
 		"code":     Codes(),
-		"result":   slices.Concat(Results(), JWKSResults(), WebhookResults()),
-		"reason":   slices.Concat(Reasons(), CloseReasons()),
+		"result":   slices.Concat(Results(), JWKSResults(), WebhookResults(), ReloadResults()),
+		"reason":   slices.Concat(Reasons(), CloseReasons(), NotAllowedReasons()),
 		"kind":     UpstreamKinds(),
 		"issuer":   {"clerk"},
 	}

@@ -477,6 +477,8 @@ type advOptions struct {
 	noWait bool
 	// upstream replaces the raw stand-in Hasura (WebSocket tests).
 	upstream string
+	// throttle replaces the admin-secret throttle's defaults.
+	throttle proxy.AdminThrottleConfig
 }
 
 type advEnv struct {
@@ -570,7 +572,7 @@ func newAdvEnv(t *testing.T, keys *advKeys, o advOptions) *advEnv {
 	sc := proxy.DefaultServerConfig()
 	h, err := proxy.New(proxy.Options{
 		Upstream: up, MaxBodyBytes: sc.MaxBodyBytes, ErrorStatus: cfg.ErrorStatus, Auth: authn,
-		Logger: log.Named("proxy"), Metrics: m,
+		Logger: log.Named("proxy"), Metrics: m, AdminThrottle: o.throttle,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -1003,15 +1005,23 @@ func TestAdversarialHopByHop(t *testing.T) {
 // without authentication, each without a token, with a token and with the
 // right admin secret. Only the exact paths pass without a token, and they
 // reach Hasura with no admin secret and no x-hasura-* header whatever the
-// client sent; every variant is authenticated like any other path.
+// client sent; every variant is outside upstream.allowed_paths, so only the
+// right admin secret gets it forwarded.
 func TestAdversarialUnauthenticatedPaths(t *testing.T) {
 	keys := newAdvKeys(t)
-	e := newAdvEnv(t, keys, advOptions{})
+	// The "no token" variant presents a wrong admin secret every time.
+	e := newAdvEnv(t, keys, advOptions{throttle: proxy.AdminThrottleConfig{Failures: 1000, Window: time.Minute, MaxClients: 10}})
 	tok := e.token(t)
 	const (
-		unauth  = "forwarded without credentials"
-		refused = "refused"
-		none    = "answered by Go's server"
+		unauth = "forwarded without credentials"
+		// unauthAdmin is unauth for a request that presents an admin
+		// secret, and refused by the allow-list for a token.
+		unauthAdmin = "forwarded without credentials, with an admin secret"
+		refused     = "refused"
+		// authed is an allowed path that is not unauthenticated: it is
+		// authenticated like any other.
+		authed = "authenticated"
+		none   = "answered by Go's server"
 	)
 	variants := []struct {
 		name    string
@@ -1034,9 +1044,9 @@ func TestAdversarialUnauthenticatedPaths(t *testing.T) {
 		{"GET", "/v1/version", unauth},
 		{"GET", "http://evil.example/healthz", unauth},
 		{"OPTIONS", "/v1/graphql", unauth},
-		{"OPTIONS", "/v1/metadata", unauth},
+		{"OPTIONS", "/v1/metadata", unauthAdmin},
 		{"OPTIONS", "*", none},
-		{"POST", "/healthz", refused},
+		{"POST", "/healthz", authed},
 		{"PUT", "/v1/version", refused},
 		{"GET", "/healthz/../v1/graphql", refused},
 		{"GET", "/healthz/..%2fv1%2fgraphql", refused},
@@ -1054,7 +1064,7 @@ func TestAdversarialUnauthenticatedPaths(t *testing.T) {
 		{"GET", "/v1/version;x", refused},
 		{"GET", "/v1/version/..;/graphql", refused},
 		{"GET", "/healthz#/../v1/graphql", refused},
-		{"GET", "http://evil.example/v1/graphql", refused},
+		{"GET", "http://evil.example/v1/graphql", authed},
 		{"GET", "http://evil.example//healthz", refused},
 	}
 	for _, tt := range tests {
@@ -1067,14 +1077,19 @@ func TestAdversarialUnauthenticatedPaths(t *testing.T) {
 					t.Fatalf("got %d answers:\n%s", len(codes), ans)
 				}
 				switch {
-				case tt.want == unauth:
+				case tt.want == unauthAdmin && v.role == "editor", tt.want == refused && v.role == "editor":
+					e.none(t)
+					if codes[0] != http.StatusNotFound {
+						t.Errorf("status %d; want 404 from the allow-list:\n%s", codes[0], ans)
+					}
+				case tt.want == unauth, tt.want == unauthAdmin:
 					r := e.one(t)
 					for _, l := range r.lines {
 						if strings.HasPrefix(advNorm(l[0]), "x-hasura-") {
 							t.Errorf("%s reached Hasura on an unauthenticated path", l[0])
 						}
 					}
-				case tt.want == none || v.role == "":
+				case tt.want == none || v.role == "" && tt.want != unauthAdmin:
 					e.none(t)
 					if tt.want == refused && codes[0] == http.StatusOK && !strings.Contains(ans, "access-denied") {
 						t.Errorf("status 200 without an auth error:\n%s", ans)
@@ -1139,7 +1154,9 @@ func TestAdversarialSmuggling(t *testing.T) {
 				}
 				e.none(t)
 			}
-			for _, r := range e.hasura.settle(t, 0) {
+			// Each answer from the stand-in is one record, made just after it
+			// answered: wait for them, or one would land in the next case.
+			for _, r := range e.hasura.settle(t, strings.Count(ans, `{"data":{"ok":true}}`)) {
 				if r.req != nil && strings.Contains(r.req.URL.Path, "smuggled") {
 					t.Errorf("the smuggled request reached Hasura:\n%s", advShow(r.raw))
 				}
@@ -1745,7 +1762,8 @@ func TestAdversarialUnknownKIDFlood(t *testing.T) {
 // bad_admin_secret, and reach nothing; the right one is forwarded as admin.
 func TestAdversarialAdminSecretGuessing(t *testing.T) {
 	keys := newAdvKeys(t)
-	e := newAdvEnv(t, keys, advOptions{})
+	// Every guess compared: the throttle has its own tests.
+	e := newAdvEnv(t, keys, advOptions{throttle: proxy.AdminThrottleConfig{Failures: 1000, Window: time.Minute, MaxClients: 10}})
 	wrong := map[string]http.Header{
 		"same length":                    {"X-Hasura-Admin-Secret": {strings.Repeat("x", len(advAdminSecret))}},
 		"same length, last byte":         {"X-Hasura-Admin-Secret": {advAdminSecret[:len(advAdminSecret)-1] + "g"}},
@@ -2104,7 +2122,8 @@ func (d advWSDial) check(t *testing.T, wantRole string) {
 func TestAdversarialWebSocket(t *testing.T) {
 	keys := newAdvKeys(t)
 	ws := newAdvWSUpstream(t)
-	e := newAdvEnv(t, keys, advOptions{upstream: ws.URL})
+	// Wrong admin secrets are tried on purpose: keep the throttle out of it.
+	e := newAdvEnv(t, keys, advOptions{upstream: ws.URL, throttle: proxy.AdminThrottleConfig{Failures: 1000, Window: time.Minute, MaxClients: 10}})
 	tok := e.token(t)
 	spoof := map[string]any{
 		"X-Hasura-User-Id": advCanary, "x-hasura-org-id": advCanary, "X_HASURA_ROLE": "admin",

@@ -36,6 +36,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -72,6 +73,10 @@ type Config struct {
 	ForwardAuthorization bool `yaml:"forward_authorization"`
 	// ForwardCookie keeps the client's Cookie header. Default true.
 	ForwardCookie bool `yaml:"forward_cookie"`
+	// AllowedPaths are the paths forwarded for a client without the admin
+	// secret (exact paths, and "prefix/" entries); see AllowList. Default
+	// DefaultAllowedPaths.
+	AllowedPaths []string `yaml:"allowed_paths"`
 }
 
 // DefaultConfig returns the upstream defaults a config file overrides.
@@ -84,6 +89,7 @@ func DefaultConfig() Config {
 		MaxIdleConnsPerHost:   256,
 		ForwardAuthorization:  true,
 		ForwardCookie:         true,
+		AllowedPaths:          DefaultAllowedPaths(),
 	}
 }
 
@@ -111,6 +117,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxIdleConnsPerHost < 1 {
 		errs = append(errs, errors.New("upstream.max_idle_conns_per_host: must be at least 1"))
+	}
+	if _, err := ParseAllowList("upstream.allowed_paths", c.AllowedPaths); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -152,6 +161,10 @@ type Options struct {
 	// per-client limits (server.trusted_proxies). The zero value trusts
 	// nobody: the client is the TCP peer.
 	TrustedProxies TrustedProxies
+	// AdminThrottle limits wrong admin secrets per client
+	// (server.admin_secret_throttle); the zero value means
+	// DefaultAdminThrottleConfig.
+	AdminThrottle AdminThrottleConfig
 }
 
 // Handler authenticates and forwards requests to Hasura. It is safe for
@@ -168,6 +181,10 @@ type Handler struct {
 	serveWebSocket func(w http.ResponseWriter, r *http.Request, x *exchange)
 	// websockets tracks the open sockets for CloseWebSockets (ws.go).
 	websockets *wsProxy
+	// allow is upstream.allowed_paths (allowlist.go).
+	allow AllowList
+	// throttle counts wrong admin secrets per client (adminthrottle.go).
+	throttle *adminThrottle
 }
 
 // New builds a Handler. The upstream configuration must be valid.
@@ -182,6 +199,13 @@ func New(o Options) (*Handler, error) {
 		return nil, errors.New("proxy: MaxBodyBytes must be positive")
 	}
 	target, _ := url.Parse(o.Upstream.URL)
+	allow, _ := ParseAllowList("upstream.allowed_paths", o.Upstream.AllowedPaths)
+	if o.AdminThrottle == (AdminThrottleConfig{}) {
+		o.AdminThrottle = DefaultAdminThrottleConfig()
+	}
+	if err := o.AdminThrottle.Validate(); err != nil {
+		return nil, err
+	}
 	log := o.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -193,7 +217,10 @@ func New(o Options) (*Handler, error) {
 		httpMode: o.ErrorStatus == "http",
 		log:      log,
 		metrics:  o.Metrics,
+		allow:    allow,
+		throttle: newAdminThrottle(o.AdminThrottle, o.Now),
 	}
+	h.opts.Auth = &throttledAuth{next: o.Auth, throttle: h.throttle, h: h}
 	tr := o.Transport
 	if tr == nil {
 		tr = NewTransport(o.Upstream)
@@ -244,6 +271,9 @@ type exchange struct {
 	session  *auth.Session
 	authErr  *auth.Error
 	upErr    string
+	// clientIP is set for requests that may present an admin secret, for
+	// the admin-secret throttle (adminthrottle.go).
+	clientIP netip.Addr
 	// bodyFailed is set when reading the client's body failed:
 	// bodyTimedOut, or bodyMalformed for anything else (a broken chunked
 	// encoding, a connection cut mid-body).
@@ -285,6 +315,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ep, fam := endpoint(r.URL.Path)
 	x := &exchange{ResponseWriter: w, rid: requestID(r.Header.Get("X-Request-Id")), endpoint: ep, fam: fam}
 	w.Header().Set("X-Request-Id", x.rid)
+	closeIfChunked(w, r)
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
 	defer func() {
 		d := time.Since(start)
@@ -311,6 +342,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveWebhook(x, r)
 		return
 	}
+	adminAttempt := presentsAdminSecret(r.Header)
+	if adminAttempt || isWebSocketUpgrade(r) {
+		x.clientIP = h.opts.TrustedProxies.ClientIP(r)
+	}
 	if isWebSocketUpgrade(r) {
 		if h.serveWebSocket == nil {
 			x.authErr = nil
@@ -329,7 +364,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &bodyReader{ReadCloser: http.MaxBytesReader(x, r.Body, h.opts.MaxBodyBytes), x: x}
 	}
-	if unauthenticated(r) {
+	allowed, why := h.allow.Allows(r)
+	if !allowed && !adminAttempt && !adminPreflight(r) {
+		// Before any token work: nothing outside the allow-list reaches
+		// Hasura for a client without the admin secret.
+		h.notAllowed(x, why)
+		return
+	}
+	if unauthenticated(r) && (allowed || r.Method == http.MethodOptions) {
 		// Forwarded stripped of every x-hasura-* header and without the
 		// admin secret: Hasura answers these without authentication.
 		h.rp.ServeHTTP(x, r)
@@ -343,6 +385,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		x.authErr = ae
 		writeAuthError(x, fam, ae, h.httpMode)
+		return
+	}
+	if !allowed && s.Result != auth.ResultAdmin {
+		h.notAllowed(x, why)
 		return
 	}
 	x.session = s

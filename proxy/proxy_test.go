@@ -277,7 +277,8 @@ func TestErrorShapes(t *testing.T) {
 		}, hasura: want{401, badAdminPlain, ""}, httpMode: want{403, badAdminPlain, ""}},
 	}
 	for _, mode := range []string{"hasura", "http"} {
-		f := newFixture(t, func(_ *auth.Config, o *Options) { o.ErrorStatus = mode })
+		// Every path, so the shape of each family is reached.
+		f := newFixture(t, func(_ *auth.Config, o *Options) { o.ErrorStatus = mode; o.Upstream.AllowedPaths = []string{"/"} })
 		for _, tt := range tests {
 			t.Run(mode+"/"+tt.name, func(t *testing.T) {
 				w := tt.hasura
@@ -425,7 +426,7 @@ func TestUpstreamFailures(t *testing.T) {
 			}
 		}
 		defer close(release)
-		resp := f.do(t, http.MethodPost, "/v1/metadata", http.Header{"Authorization": {"Bearer " + f.token(goodClaims())}}, "{}")
+		resp := f.do(t, http.MethodPost, "/api/rest/slow", http.Header{"Authorization": {"Bearer " + f.token(goodClaims())}}, "{}")
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != 504 || !jsonEqual(t, body, []byte(`{"error":"Hasura did not answer in time","path":"$","code":"unexpected"}`)) {
 			t.Errorf("%d %s", resp.StatusCode, body)

@@ -48,6 +48,9 @@ type ServerConfig struct {
 	// X-Forwarded-For may name the client IP that per-client limits use.
 	// Empty (the default): the client is always the TCP peer.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AdminSecretThrottle limits wrong admin secrets per client IP
+	// (adminthrottle.go).
+	AdminSecretThrottle AdminThrottleConfig `yaml:"admin_secret_throttle"`
 }
 
 // Trusted returns the parsed TrustedProxies. Validate reports a bad entry;
@@ -60,16 +63,17 @@ func (c *ServerConfig) Trusted() TrustedProxies {
 // DefaultServerConfig returns the server defaults a config file overrides.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
-		Listen:            ":8000",
-		OpsListen:         ":9090",
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      120 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ShutdownGrace:     20 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		MaxBodyBytes:      10 << 20,
-		CORSDomain:        corsDefaultDomain,
+		Listen:              ":8000",
+		OpsListen:           ":9090",
+		ReadHeaderTimeout:   10 * time.Second,
+		ReadTimeout:         60 * time.Second,
+		WriteTimeout:        120 * time.Second,
+		IdleTimeout:         120 * time.Second,
+		ShutdownGrace:       20 * time.Second,
+		MaxHeaderBytes:      64 << 10,
+		MaxBodyBytes:        10 << 20,
+		CORSDomain:          corsDefaultDomain,
+		AdminSecretThrottle: DefaultAdminThrottleConfig(),
 	}
 }
 
@@ -107,6 +111,9 @@ func (c *ServerConfig) Validate() error {
 		add("max_body_bytes", "must be at least 1024")
 	}
 	if _, err := ParseTrustedProxies("server.trusted_proxies", c.TrustedProxies); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.AdminSecretThrottle.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if p := c.WebhookPath; p != "" {

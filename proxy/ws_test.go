@@ -1472,7 +1472,7 @@ func TestWebSocketConfigValidate(t *testing.T) {
 	// In proxy.Options, zero fields take the defaults; a bad value is an
 	// error from New.
 	if _, err := New(Options{Upstream: Config{URL: "http://127.0.0.1:1", AdminSecret: "s", DialTimeout: time.Second,
-		ResponseHeaderTimeout: time.Second, IdleConnTimeout: time.Second, MaxIdleConnsPerHost: 1},
+		ResponseHeaderTimeout: time.Second, IdleConnTimeout: time.Second, MaxIdleConnsPerHost: 1, AllowedPaths: []string{"/"}},
 		MaxBodyBytes: 1, Auth: nopAuth{}, WebSocket: WebSocketConfig{MaxMessageBytes: 10}}); err == nil ||
 		!strings.Contains(err.Error(), "websocket.max_message_bytes") {
 		t.Errorf("New with a bad websocket config: %v", err)
