@@ -72,11 +72,17 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
+	revoked, err := newRevocations(cfg, log.Named("revocation"), reg)
+	if err != nil {
+		return err
+	}
+	defer revoked.close()
 	authn, err := auth.New(auth.Options{
 		Config:      cfg.Auth,
 		AdminSecret: cfg.Upstream.AdminSecret,
 		Logger:      log.Named("auth"),
 		Metrics:     m,
+		Revocations: revoked.set,
 	})
 	if err != nil {
 		return err
@@ -91,10 +97,12 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 		LogUserID:    cfg.Log.UserID,
 		WebhookPath:  cfg.Server.WebhookPath,
 		WebSocket:    cfg.WebSocket,
+		Revocations:  revoked.set,
 	})
 	if err != nil {
 		return err
 	}
+	revoked.closeSockets(handler)
 
 	clientLn, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -111,7 +119,7 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 		Upstream: cfg.Upstream,
 		Metrics:  m,
 	})
-	clientSrv := proxy.NewServer(cfg.Server, handler, log)
+	clientSrv := proxy.NewServer(cfg.Server, revoked.handler(handler), log)
 	opsSrv := &http.Server{
 		Handler:           opsMux(reg, health),
 		ReadHeaderTimeout: opsReadHeaderTimeout,
@@ -127,10 +135,14 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		authn.Run(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		revoked.run(runCtx)
 	}()
 	go func() {
 		defer wg.Done()

@@ -109,6 +109,8 @@ const (
 	ReasonMissingExp = "missing_exp"
 	// ReasonBadClaimValue is a session variable value of the wrong type or shape (not a string, array, ...).
 	ReasonBadClaimValue = "bad_claim_value"
+	// ReasonRevoked is a valid token whose session (sid) or user (sub) was revoked by a Clerk webhook or the revoke command.
+	ReasonRevoked = "revoked"
 )
 
 // Result label values of jwks_refresh_total.
@@ -168,6 +170,8 @@ const (
 	// for longer than websocket.write_timeout: the socket is closed so the
 	// other direction is not blocked.
 	CloseWriteTimeout = "write_timeout"
+	// CloseSessionRevoked is the proxy closing the socket because its session or user was revoked.
+	CloseSessionRevoked = "session_revoked"
 )
 
 // Result label values of webhook_requests_total.
@@ -191,14 +195,14 @@ var (
 		ReasonNotYetValid, ReasonIssuedInFuture, ReasonBadSignature, ReasonBadAlgorithm, ReasonUnknownKID,
 		ReasonNoKeys, ReasonBadIssuer, ReasonBadAudience, ReasonBadAZP, ReasonClaimsInvalid, ReasonRoleMissing,
 		ReasonRoleNotAllowed, ReasonBadAdminSecret, ReasonAdminSecretDisabled, ReasonTokenTooLarge,
-		ReasonMissingExp, ReasonBadClaimValue, Other}
+		ReasonMissingExp, ReasonBadClaimValue, ReasonRevoked, Other}
 	jwksResultSet = []string{JWKSSuccess, JWKSNotModified, JWKSError, JWKSEmpty, JWKSTooLarge,
 		JWKSUnknownKIDRefresh, Other}
 	upstreamKindSet = []string{UpstreamUnreachable, UpstreamTimeout, UpstreamCanceled, UpstreamBadResponse,
 		UpstreamGuardRefused, Other}
 	closeReasonSet = []string{CloseClientClosed, CloseUpstreamClosed, CloseInitTimeout, CloseInitFailed,
 		CloseTokenExpired, CloseShutdown, CloseMessageTooLarge, CloseProtocolError, CloseTooManyConnections,
-		CloseUpstreamUnreachable, CloseWriteTimeout, Other}
+		CloseUpstreamUnreachable, CloseWriteTimeout, CloseSessionRevoked, Other}
 	webhookResultSet = []string{WebhookAllowed, WebhookDenied, WebhookError, Other}
 )
 

@@ -142,6 +142,9 @@ type Options struct {
 	// WebSocket configures GraphQL over WebSocket (ws.go); zero fields
 	// take DefaultWebSocketConfig's values.
 	WebSocket WebSocketConfig
+	// Revocations, when not nil, is asked again once a WebSocket is
+	// registered for CloseSessions (wsrevoke.go).
+	Revocations auth.Revocations
 }
 
 // Handler authenticates and forwards requests to Hasura. It is safe for
