@@ -139,6 +139,9 @@ func (r *Redis) Run(ctx context.Context) {
 func (r *Redis) subscribe(ctx context.Context) bool {
 	ps := r.client.Subscribe(ctx, Channel)
 	defer ps.Close()
+	// A read blocked on the connection does not watch ctx: closing the
+	// subscription ends it.
+	defer context.AfterFunc(ctx, func() { _ = ps.Close() })()
 	loaded := false
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, pingEvery)
