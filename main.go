@@ -58,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runDemo(ctx, args[1:], stdout, stderr)
 		case "verify":
 			return runVerify(ctx, args[1:], os.Stdin, stdout, stderr)
+		case "revoke":
+			return runRevoke(ctx, args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("hasura-auth-proxy", flag.ContinueOnError)

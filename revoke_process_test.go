@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,15 +37,22 @@ var processWebhookKey = []byte("process-test-webhook-key-32bytes")
 // Clerk webhook on, and waits until it has subscribed to Redis.
 func revocationReplica(t *testing.T, hasuraURL, redisURL string) *process {
 	t.Helper()
-	p := startBinary(t, testConfig{
-		UpstreamURL: hasuraURL, AdminSecret: "process-admin-secret", HSKey: hsKey32,
-		Extra: "redis:\n  url: " + strconv.Quote(redisURL) + "\n" +
-			"clerk_webhook:\n  path: /clerk/webhook\n" +
-			"  signing_secret: " + strconv.Quote("whsec_"+base64.StdEncoding.EncodeToString(processWebhookKey)) + "\n" +
-			"  max_token_lifetime: 1h\n",
-	})
+	p := startBinary(t, revocationConfig(hasuraURL, redisURL))
 	waitLogCount(t, p, "revocations: subscribed to redis", 1)
 	return p
+}
+
+func revocationConfig(hasuraURL, redisURL string) testConfig {
+	c := testConfig{
+		UpstreamURL: hasuraURL, AdminSecret: "process-admin-secret", HSKey: hsKey32,
+		Extra: "clerk_webhook:\n  path: /clerk/webhook\n" +
+			"  signing_secret: " + strconv.Quote("whsec_"+base64.StdEncoding.EncodeToString(processWebhookKey)) + "\n" +
+			"  max_token_lifetime: 1h\n",
+	}
+	if redisURL != "" {
+		c.Extra += "redis:\n  url: " + strconv.Quote(redisURL) + "\n"
+	}
+	return c
 }
 
 const hsKey32 = "process-test-hs256-key-of-32-bytes!!"
@@ -235,4 +243,46 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 	for name, p := range map[string]*process{"p2": p2, "p3": p3} {
 		eventually(t, name+" refuses sess_down", func() bool { return graphqlRefusal(t, p, down) == revokedMessage })
 	}
+}
+
+// TestRevokeCommand: `revoke -user` goes through Redis to a running
+// replica; without Redis it refuses to pretend; bad usage exits 2.
+func TestRevokeCommand(t *testing.T) {
+	needBinary(t)
+	rs := storetest.Start(t)
+	hasura := &demoHasura{secret: "process-admin-secret", events: 1, interval: time.Hour}
+	hs := httptest.NewServer(hasura.handler())
+	t.Cleanup(func() { hasura.closeAll(); hs.Close() })
+	p := revocationReplica(t, hs.URL, rs.URL())
+	tok := signHS(t, hsKey32, claimsFor(hsIssuer)) // sub user_2abc
+	if got := graphqlRefusal(t, p, tok); got != "" {
+		t.Fatalf("before revoke: refusal %q; want forwarded", got)
+	}
+
+	tests := []struct {
+		name     string
+		redis    string
+		args     []string
+		wantCode int
+		wantOut  string
+	}{
+		{"user through redis", rs.URL(), []string{"-user", "user_2abc"}, 0, "revoked user user_2abc until "},
+		{"no redis", "", []string{"-session", "sess_1"}, 1, "revoke needs redis.url"},
+		{"both ids", rs.URL(), []string{"-session", "sess_1", "-user", "user_1"}, 2, "usage: hasura-auth-proxy revoke"},
+		{"no id", rs.URL(), nil, 2, "usage: hasura-auth-proxy revoke"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(binPath, append([]string{"revoke", "-config", writeConfig(t, revocationConfig(hs.URL, tt.redis))}, tt.args...)...)
+			cmd.Env = childEnv()
+			out, _ := cmd.CombinedOutput()
+			if got := cmd.ProcessState.ExitCode(); got != tt.wantCode {
+				t.Errorf("exit code = %d; want %d (output %s)", got, tt.wantCode, out)
+			}
+			if !strings.Contains(string(out), tt.wantOut) {
+				t.Errorf("output = %q; want it to contain %q", out, tt.wantOut)
+			}
+		})
+	}
+	eventually(t, "the replica refuses user_2abc", func() bool { return graphqlRefusal(t, p, tok) == revokedMessage })
 }
