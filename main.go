@@ -10,6 +10,8 @@
 //	hasura-auth-proxy demo                           try it: proxy, token issuer and Hasura stand-in on 127.0.0.1
 //	hasura-auth-proxy verify [-config FILE] [-role ROLE] TOKEN|-
 //	                                                 explain the proxy's decision on a token (exit 0 allowed, 1 refused)
+//	hasura-auth-proxy revoke -config FILE (-session ID | -user ID)
+//	                                                 revoke a Clerk session or user on every replica (through redis.url)
 package main
 
 import (
