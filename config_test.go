@@ -54,6 +54,11 @@ func TestInvalidConfigs(t *testing.T) {
 			"websocket.allowed_origins[0]: must be an origin such as https://app.example.com",
 		}},
 		{"invalid-duration.yml", []string{"line 1: cannot unmarshal !!int (value hidden) into time.Duration"}},
+		{"invalid-clerk-webhook.yml", []string{
+			"clerk_webhook.path: must differ from server.webhook_path",
+			"clerk_webhook.signing_secret: must be the whsec_",
+			"clerk_webhook.max_token_lifetime: must be between 1s and 720h0m0s, not 0s",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -286,3 +286,43 @@ func TestRevokeCommand(t *testing.T) {
 	}
 	eventually(t, "the replica refuses user_2abc", func() bool { return graphqlRefusal(t, p, tok) == revokedMessage })
 }
+
+// TestRevocationNoSecretsInLogs: the signing secret, the bodies and the
+// revoked ids never reach the log, good deliveries or bad.
+func TestRevocationNoSecretsInLogs(t *testing.T) {
+	needBinary(t)
+	h := newFakeHasura(t)
+	p := startBinary(t, revocationConfig(h.URL, ""))
+	sid := "sess_" + randomHex(t, 12)
+	if got := deliverClerk(t, p, "msg_good", "session.revoked", sid); got != http.StatusOK {
+		t.Fatalf("good delivery: status %d; want 200", got)
+	}
+	if got := deliverClerk(t, p, "msg_good", "session.revoked", sid); got != http.StatusOK {
+		t.Fatalf("duplicate delivery: status %d; want 200", got)
+	}
+	req, _ := http.NewRequest(http.MethodPost, p.client+"/clerk/webhook", strings.NewReader(`{"type":"user.deleted","data":{"id":"`+sid+`"}}`))
+	req.Header.Set("svix-id", "msg_bad")
+	req.Header.Set("svix-timestamp", strconv.FormatInt(time.Now().Unix(), 10))
+	req.Header.Set("svix-signature", "v1,"+base64.StdEncoding.EncodeToString([]byte("forged")))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("forged delivery: status %d; want 401", resp.StatusCode)
+	}
+	p.logs.wait(t, "the refused delivery", p.exited, msgIs("clerk webhook refused: bad signature"))
+	logs := p.logs.String()
+	for _, secret := range []string{base64.StdEncoding.EncodeToString(processWebhookKey), string(processWebhookKey), sid} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log holds %q:\n%s", secret, logs)
+		}
+	}
+	start := p.logs.wait(t, "starting", p.exited, msgIs("starting"))
+	cfg, _ := start["config"].(map[string]any)
+	cw, _ := cfg["clerk_webhook"].(map[string]any)
+	if got := cw["signing_secret"]; got != "[REDACTED]" {
+		t.Errorf("startup view clerk_webhook.signing_secret = %v; want [REDACTED]", got)
+	}
+}
