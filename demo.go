@@ -200,7 +200,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(demoConfigYAML(o, issuer.url, hasuraURL)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(demoConfigYAML(o, issuer.url, hasuraURL)+demoClerkYAML(issuer.clerk)), 0o600); err != nil {
 		return err
 	}
 	// The demo's own environment: the generated admin secret, and nothing
@@ -244,6 +244,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 		return err
 	}
 
+	issuer.clerk.setURL("http://" + addrs.listen + demoClerkPath)
 	token, err := issuer.mint(demoClaims{user: "alice", role: "user", allowed: []string{"user"}, ttl: o.ttl, azp: demoAZP})
 	if err != nil {
 		return err
@@ -437,6 +438,8 @@ type demoIssuer struct {
 	kid string
 	url string
 	now func() time.Time
+	// clerk sends Clerk's webhooks (demo_revoke.go).
+	clerk *demoClerkWebhook
 }
 
 func newDemoIssuer() (*demoIssuer, error) {
@@ -448,13 +451,18 @@ func newDemoIssuer() (*demoIssuer, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	return &demoIssuer{key: key, kid: "ins_demo" + hex.EncodeToString(b[:]), now: time.Now}, nil
+	clerk, err := newDemoClerkWebhook()
+	if err != nil {
+		return nil, err
+	}
+	return &demoIssuer{key: key, kid: "ins_demo" + hex.EncodeToString(b[:]), now: time.Now, clerk: clerk}, nil
 }
 
 func (d *demoIssuer) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/jwks.json", d.serveJWKS)
 	mux.HandleFunc("GET /token", d.serveToken)
+	mux.HandleFunc("POST /sign-out", d.serveSignOut)
 	return mux
 }
 
@@ -938,6 +946,7 @@ func printDemo(w io.Writer, t demoText) {
 	p("  (echo '%s'; echo '%s'; sleep 4) | websocat --protocol %s %s\n", initMsg,
 		`{"type":"subscribe","id":"1","payload":{"query":"subscription { session }"}}`, protoTransportWS, wsURL)
 	p("  # => {\"type\":\"connection_ack\"}, then %d x {\"type\":\"next\",\"id\":\"1\",\"payload\":{\"data\":{\"session\":{...}}}}, then {\"type\":\"complete\",\"id\":\"1\"}\n\n", 3)
+	printDemoSignOut(p, t)
 	p("The proxy logs every decision on stderr; metrics: %s/metrics\n\n", t.ops)
 	p("%s\n", demoDone)
 }
