@@ -53,7 +53,7 @@ type webhookFixture struct {
 	logs  *observer.ObservedLogs
 }
 
-func newWebhookFixture(t *testing.T, shared Shared) *webhookFixture {
+func newWebhookFixture(t testing.TB, shared Shared) *webhookFixture {
 	t.Helper()
 	f := &webhookFixture{clock: &clock{t: t0}, reg: prometheus.NewRegistry()}
 	m := metrics.NewRevocation(f.reg)
@@ -367,8 +367,8 @@ func FuzzWebhook(f *testing.F) {
 	f.Add("msg_1", "1772366400", "v1,abc", clerkEvent("session.revoked", "sess_1"))
 	f.Add("", "", "", "")
 	f.Add("msg_1", "-1", "v1,"+strings.Repeat("=", 50), `{"type":"session.revoked","data":null}`)
+	fx := newWebhookFixture(f, nil)
 	f.Fuzz(func(t *testing.T, id, ts, sig, body string) {
-		fx := newWebhookFixture(t, nil)
 		req := httptest.NewRequest(http.MethodPost, "/clerk/webhook", strings.NewReader(body))
 		req.Header.Set("svix-id", id)
 		req.Header.Set("svix-timestamp", ts)
@@ -378,8 +378,10 @@ func FuzzWebhook(f *testing.F) {
 		if rec.Code >= 500 {
 			t.Fatalf("status %d for bad input", rec.Code)
 		}
-		if rec.Code != 401 && fx.set.Len() > 0 && !strings.Contains(sig, svixSignature(testKey, id, t0.Unix(), body)) {
-			t.Fatalf("applied without a valid signature")
+		// Nothing the fuzzer makes is signed with the key: nothing may
+		// ever be applied.
+		if fx.set.Len() > 0 {
+			t.Fatalf("applied without a valid signature (status %d)", rec.Code)
 		}
 	})
 }
