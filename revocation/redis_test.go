@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -141,4 +142,20 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("Share after the restart = %v, %v; want true, nil (the failed try left no trace)", fresh, err)
 	}
 	b.waitRevoked(t, rev)
+
+	// A revocation stored while a replica's subscription was down (here:
+	// stored without a message) is loaded when it subscribes again.
+	quiet := Revocation{Kind: KindSession, ID: "sess_quiet", Until: time.UnixMilli(time.Now().Add(time.Hour).UnixMilli())}
+	if _, err := rs.Do("SET", KeyPrefix+"session:sess_quiet", strconv.FormatInt(quiet.Until.UnixMilli(), 10), "PX", "3600000"); err != nil {
+		t.Fatal(err)
+	}
+	// Garbage on the channel is skipped.
+	if _, err := rs.Do("PUBLISH", Channel, "not json"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.Do("CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitSubscribed(t)
+	b.waitRevoked(t, quiet)
 }
