@@ -116,9 +116,17 @@ func (r *Redis) Share(ctx context.Context, rev Revocation, delivery string) (boo
 // at most maxBackoff; it never ends Run.
 func (r *Redis) Run(ctx context.Context) {
 	backoff := minBackoff
+	// Only the first failure of an outage is a warning: the retries every
+	// maxBackoff would flood the log.
+	lvl := zap.WarnLevel
 	for ctx.Err() == nil {
-		if r.subscribe(ctx) {
-			backoff = minBackoff
+		loaded, err := r.subscribe(ctx)
+		if loaded {
+			backoff, lvl = minBackoff, zap.WarnLevel
+		}
+		if err != nil && ctx.Err() == nil {
+			r.log.Log(lvl, "revocations: redis unavailable; retrying (a replica started later, or back from an outage, loads what it missed)", zap.Error(err))
+			lvl = zap.DebugLevel
 		}
 		if ctx.Err() != nil {
 			return
@@ -135,8 +143,9 @@ func (r *Redis) Run(ctx context.Context) {
 }
 
 // subscribe runs one subscription until it fails or ctx is done. It
-// reports whether it got as far as loading the stored revocations.
-func (r *Redis) subscribe(ctx context.Context) bool {
+// reports whether it got as far as loading the stored revocations, and why
+// it ended.
+func (r *Redis) subscribe(ctx context.Context) (bool, error) {
 	ps := r.client.Subscribe(ctx, Channel)
 	defer ps.Close()
 	// A read blocked on the connection does not watch ctx: closing the
@@ -147,7 +156,7 @@ func (r *Redis) subscribe(ctx context.Context) bool {
 		msg, err := ps.ReceiveTimeout(ctx, pingEvery)
 		if err != nil {
 			if ctx.Err() != nil {
-				return loaded
+				return loaded, nil
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && loaded {
@@ -156,8 +165,7 @@ func (r *Redis) subscribe(ctx context.Context) bool {
 					continue
 				}
 			}
-			r.log.Warn("revocations: redis subscription lost; retrying", zap.Error(err))
-			return loaded
+			return loaded, err
 		}
 		switch m := msg.(type) {
 		case *redis.Subscription:
@@ -165,8 +173,7 @@ func (r *Redis) subscribe(ctx context.Context) bool {
 			// is missed.
 			n, err := r.load(ctx)
 			if err != nil {
-				r.log.Warn("revocations: cannot load from redis; retrying", zap.Error(err))
-				return false
+				return false, err
 			}
 			loaded = true
 			r.log.Info("revocations: subscribed to redis", zap.Int("loaded", n))
