@@ -43,7 +43,8 @@ FUZZ_TARGETS := \
 	./proxy:FuzzCORSOrigin \
 	./proxy:FuzzProxyHeaders \
 	./proxy:FuzzStreamedRelay \
-	./proxy:FuzzTypeScanner
+	./proxy:FuzzTypeScanner \
+	./revocation:FuzzWebhook
 
 # Packages whose tests must have run (not "[no test files]") for the test
 # step to pass: a green run that tested nothing is a failure.
@@ -52,7 +53,8 @@ REQUIRED_TEST_PKGS := \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/auth \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/proxy \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/metrics \
-	github.com/hasura-auth-proxy/hasura-auth-proxy/store
+	github.com/hasura-auth-proxy/hasura-auth-proxy/store \
+	github.com/hasura-auth-proxy/hasura-auth-proxy/revocation
 
 GO_FILES = $(shell find . -name '*.go' -not -path './e2e/node_modules/*' -not -path './bin/*' -not -path './.git/*')
 

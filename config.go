@@ -12,6 +12,7 @@ import (
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/revocation"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/store"
 )
 
@@ -25,6 +26,8 @@ type fileConfig struct {
 	Log       logConfig             `yaml:"log"`
 	// Redis is the state replicas share (API limits, revocation).
 	Redis store.Config `yaml:"redis"`
+	// ClerkWebhook receives Clerk's session and user events (revocation).
+	ClerkWebhook revocation.Config `yaml:"clerk_webhook"`
 }
 
 // logConfig is the `log:` section.
@@ -45,6 +48,8 @@ func defaultConfig() fileConfig {
 		Auth:      auth.DefaultConfig(),
 		Log:       logConfig{Level: "info", Format: "json"},
 		Redis:     store.DefaultConfig(),
+
+		ClerkWebhook: revocation.DefaultConfig(),
 	}
 }
 
@@ -392,12 +397,19 @@ func applyEnv(c *fileConfig, getenv func(string) string) error {
 	if v := getenv(store.EnvRedisURL); v != "" {
 		c.Redis.URL = auth.Secret(v)
 	}
+	if v := getenv(revocation.EnvSigningSecret); v != "" {
+		c.ClerkWebhook.SigningSecret = auth.Secret(v)
+	}
 	return errors.Join(errs...)
 }
 
 func (c *fileConfig) validate() error {
 	var errs []error
 	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.WebSocket.Validate(), c.Auth.Validate(), c.Redis.Validate())
+	errs = append(errs, c.ClerkWebhook.Validate())
+	if p := c.ClerkWebhook.Path; p != "" && p == c.Server.WebhookPath {
+		errs = append(errs, errors.New("clerk_webhook.path: must differ from server.webhook_path"))
+	}
 	if cors := c.Server.CORS(); cors != nil {
 		// An invalid cors_domain is reported once, by Server.Validate.
 		errs = append(errs, proxy.CheckReadCookie(c.WebSocket, cors))

@@ -79,6 +79,11 @@ func TestInvalidConfigs(t *testing.T) {
 			`upstream.allowed_paths[3]: "/v1/graph%71l" must be a plain, unescaped path`,
 		}},
 		{"invalid-allowed-paths-empty.yml", []string{`upstream.allowed_paths: list at least one path (["/"] forwards every path)`}},
+		{"invalid-clerk-webhook.yml", []string{
+			"clerk_webhook.path: must differ from server.webhook_path",
+			"clerk_webhook.signing_secret: must be the whsec_",
+			"clerk_webhook.max_token_lifetime: must be between 1s and 720h0m0s, not 0s",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

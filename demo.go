@@ -231,7 +231,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(demoConfigYAML(o, issuer.url, hasuraURL)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(demoConfigYAML(o, issuer.url, hasuraURL)+demoClerkYAML(issuer.clerk)), 0o600); err != nil {
 		return err
 	}
 	// The demo's own environment: the generated admin secret, and nothing
@@ -282,6 +282,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
+	issuer.clerk.setURL("http://" + addrs.listen + demoClerkPath)
 	token, err := issuer.mint(demoClaims{user: "alice", role: "user", allowed: []string{"user"}, ttl: o.ttl, azp: demoAZP})
 	if err != nil {
 		return err
@@ -537,6 +538,8 @@ type demoIssuer struct {
 	kid string
 	url string
 	now func() time.Time
+	// clerk sends Clerk's webhooks (demo_revoke.go).
+	clerk *demoClerkWebhook
 }
 
 func newDemoIssuer() (*demoIssuer, error) {
@@ -548,13 +551,18 @@ func newDemoIssuer() (*demoIssuer, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	return &demoIssuer{key: key, kid: "ins_demo" + hex.EncodeToString(b[:]), now: time.Now}, nil
+	clerk, err := newDemoClerkWebhook()
+	if err != nil {
+		return nil, err
+	}
+	return &demoIssuer{key: key, kid: "ins_demo" + hex.EncodeToString(b[:]), now: time.Now, clerk: clerk}, nil
 }
 
 func (d *demoIssuer) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/jwks.json", d.serveJWKS)
 	mux.HandleFunc("GET /token", d.serveToken)
+	mux.HandleFunc("POST /sign-out", d.serveSignOut)
 	// Pages on other origins (the demo page, a local app) fetch tokens.
 	return demoCORS.Wrap(mux)
 }
@@ -1051,6 +1059,7 @@ func printDemo(w io.Writer, t demoText) {
 	p("  (echo '%s'; echo '%s'; sleep 4) | websocat --protocol %s %s\n", initMsg,
 		`{"type":"subscribe","id":"1","payload":{"query":"subscription { session }"}}`, protoTransportWS, wsURL)
 	p("  # => {\"type\":\"connection_ack\"}, then %d x {\"type\":\"next\",\"id\":\"1\",\"payload\":{\"data\":{\"session\":{...}}}}, then {\"type\":\"complete\",\"id\":\"1\"}\n\n", 3)
+	printDemoSignOut(p, t)
 	p("The proxy's log follows on stderr, one line per request with its decision and reason; metrics: %s/metrics\n\n", t.ops)
 	p("%s\n", demoDone)
 }

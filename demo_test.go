@@ -188,6 +188,7 @@ type demoCommands struct {
 	mintURL string
 	curls   []printedCmd
 	verify  []printedCmd
+	signOut string // the sign-out command (demo_revoke_test.go runs it)
 	ws      struct {
 		proto, url string
 		messages   []string
@@ -210,6 +211,8 @@ func parseDemo(t *testing.T, lines []string, cmd string) demoCommands {
 			d.mintURL = strings.TrimSuffix(strings.TrimPrefix(l, "TOKEN=$(curl -s '"), "')")
 		case strings.HasPrefix(l, "TOKEN="):
 			d.token = strings.TrimPrefix(l, "TOKEN=")
+		case strings.HasPrefix(l, "  curl ") && strings.Contains(l, "/sign-out "):
+			d.signOut = strings.TrimSpace(l)
 		case strings.HasPrefix(l, "  curl "):
 			if !hasWant {
 				t.Fatalf("no expected answer after %q", l)

@@ -363,6 +363,8 @@ type testConfig struct {
 	LogUserID                                     bool
 	// WebSocket holds lines of the websocket: section, each "key: value".
 	WebSocket []string
+	// Extra is YAML appended as it is (whole top-level sections).
+	Extra string
 }
 
 func (c testConfig) yaml() string {
@@ -409,6 +411,7 @@ func (c testConfig) yaml() string {
 	opt("level", c.LogLevel)
 	opt("format", c.LogFormat)
 	line("  user_id: %t", c.LogUserID)
+	b.WriteString(c.Extra)
 	return b.String()
 }
 

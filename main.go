@@ -13,6 +13,8 @@
 //	hasura-auth-proxy healthcheck [-addr HOST:PORT]  probe a running proxy's /readyz (exit 0 ready, 1 not)
 //	hasura-auth-proxy version                        print the version, commit and Go version
 //	hasura-auth-proxy help [COMMAND]                 list the commands, or a command's flags
+//	hasura-auth-proxy revoke -config FILE (-session ID | -user ID)
+//	                                                 revoke a Clerk session or user on every replica (through redis.url)
 package main
 
 import (
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return nil
 		case "help":
 			return runHelp(ctx, args[1:], stdout, stderr)
+		case "revoke":
+			return runRevoke(ctx, args[1:], stdout, stderr)
 		}
 	}
 	fs := newProxyFlags(stderr)

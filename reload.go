@@ -44,12 +44,16 @@ type generation struct {
 
 // newGeneration builds the authenticator and the client handler of cfg. It
 // does no network I/O; start begins the key refresh.
-func newGeneration(cfg *fileConfig, log *zap.Logger, m *metrics.Metrics) (*generation, error) {
+//
+// rev is the process's revocation set (nil: none); it outlives every
+// generation, so a reload never forgets a revoked session.
+func newGeneration(cfg *fileConfig, log *zap.Logger, m *metrics.Metrics, rev auth.Revocations) (*generation, error) {
 	authn, err := auth.New(auth.Options{
 		Config:      cfg.Auth,
 		AdminSecret: cfg.Upstream.AdminSecret,
 		Logger:      log.Named("auth"),
 		Metrics:     m,
+		Revocations: rev,
 	})
 	if err != nil {
 		return nil, err
@@ -67,6 +71,7 @@ func newGeneration(cfg *fileConfig, log *zap.Logger, m *metrics.Metrics) (*gener
 		CORS:           cfg.Server.CORS(),
 		TrustedProxies: cfg.Server.Trusted(),
 		AdminThrottle:  cfg.Server.AdminSecretThrottle,
+		Revocations:    rev,
 	})
 	if err != nil {
 		return nil, err
@@ -121,6 +126,8 @@ type reloader struct {
 	// keysTimeout bounds the wait for the new key sets; zero means
 	// reloadKeysTimeout.
 	keysTimeout time.Duration
+	// revocations is handed to every new generation (nil: none).
+	revocations auth.Revocations
 
 	mu      sync.Mutex
 	retired []*generation // older generations that may still hold WebSockets
@@ -143,7 +150,7 @@ func (rl *reloader) reload(ctx context.Context) {
 	}
 	var g *generation
 	if err == nil {
-		g, err = newGeneration(cfg, rl.log, rl.metrics)
+		g, err = newGeneration(cfg, rl.log, rl.metrics, rl.revocations)
 	}
 	if err == nil {
 		// A new authenticator starts without keys: it takes over only once
@@ -191,6 +198,20 @@ func (rl *reloader) reload(ctx context.Context) {
 	rl.retired = keep
 }
 
+// closeSessions closes the WebSockets of revoked sessions on every
+// generation (proxy.Handler.CloseSessions), retired ones included, and
+// returns how many it closed. Safe to call from any goroutine.
+func (rl *reloader) closeSessions(revoked func(sid, sub string) bool) int {
+	rl.mu.Lock()
+	gens := append([]*generation{rl.live.cur.Load()}, rl.retired...)
+	rl.mu.Unlock()
+	n := 0
+	for _, g := range gens {
+		n += g.handler.CloseSessions(revoked)
+	}
+	return n
+}
+
 // closeWebSockets closes the WebSockets of every generation, as
 // proxy.Handler.CloseWebSockets does for one.
 func (rl *reloader) closeWebSockets(ctx context.Context) error {
@@ -235,5 +256,8 @@ func keepRestartOnly(old, cfg *fileConfig) []string {
 	keep("upstream.url", cfg.Upstream.URL != old.Upstream.URL, func() { cfg.Upstream.URL = old.Upstream.URL })
 	keep("log", cfg.Log != old.Log, func() { cfg.Log = old.Log })
 	keep("redis", !reflect.DeepEqual(cfg.Redis, old.Redis), func() { cfg.Redis = old.Redis })
+	// The revocation set, its Redis subscription and the Clerk webhook
+	// endpoint are built once.
+	keep("clerk_webhook", !reflect.DeepEqual(cfg.ClerkWebhook, old.ClerkWebhook), func() { cfg.ClerkWebhook = old.ClerkWebhook })
 	return kept
 }

@@ -75,16 +75,25 @@ func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Wri
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
+	revoked, err := newRevocations(cfg, log.Named("revocation"), reg)
+	if err != nil {
+		return err
+	}
+	defer revoked.close()
 	build := readBuildInfo()
 	metrics.RegisterBuildInfo(reg, build.Version, build.revisionLabel(), build.GoVersion)
-	gen, err := newGeneration(cfg, log, m)
+	gen, err := newGeneration(cfg, log, m, revoked.set)
 	if err != nil {
 		return err
 	}
 	live := &liveHandler{}
 	live.cur.Store(gen)
-	rl := &reloader{live: live, load: reloads.load, log: log, mainLog: mainLog, metrics: m, now: time.Now}
+	rl := &reloader{live: live, load: reloads.load, log: log, mainLog: mainLog, metrics: m, now: time.Now,
+		revocations: revoked.set}
 	m.ConfigLoaded(time.Now())
+	// A revocation closes the sockets of every generation, retired ones
+	// included.
+	revoked.closeSockets(rl.closeSessions)
 
 	clientLn, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -101,7 +110,7 @@ func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Wri
 		Upstream: cfg.Upstream,
 		Metrics:  m,
 	})
-	clientSrv := proxy.NewServer(cfg.Server, live, log)
+	clientSrv := proxy.NewServer(cfg.Server, revoked.handler(live), log)
 	opsSrv := &http.Server{
 		Handler:           opsMux(reg, health),
 		ReadHeaderTimeout: opsReadHeaderTimeout,
@@ -118,7 +127,11 @@ func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Wri
 	defer cancelRun()
 	var wg sync.WaitGroup
 	gen.start()
-	wg.Add(1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		revoked.run(runCtx)
+	}()
 	go func() {
 		defer wg.Done()
 		health.run(runCtx, readyGaugeInterval)

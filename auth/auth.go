@@ -74,9 +74,19 @@ type Session struct {
 	Secret string
 	// UserID is x-hasura-user-id, for logs that enable it.
 	UserID string
-	// Sub is the verified token's sub claim (empty without a token or a
-	// sub), who the session counts as for per-user limits.
-	Sub string
+	// SessionID is the token's sid claim (Clerk's session id) and Subject
+	// its sub (Clerk's user id), empty when absent or not strings. Subject
+	// is who the session counts as for per-user socket limits; both let
+	// revocation find what a session belongs to. They are not logged.
+	SessionID, Subject string
+}
+
+// Revocations tells revoked sessions and users apart; the revocation
+// package's Set implements it. Revoked is called for every verified token,
+// cache hits included, so it must be cheap (a map lookup) and safe for
+// concurrent use. An empty sid or sub never matches.
+type Revocations interface {
+	Revoked(sid, sub string, now time.Time) bool
 }
 
 // Options configure New.
@@ -101,6 +111,9 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Revocations, when not nil, refuses tokens of revoked sessions and
+	// users with ErrRevoked.
+	Revocations Revocations
 }
 
 // Authenticator runs the authentication pipeline. Create it with New; the
@@ -116,6 +129,7 @@ type Authenticator struct {
 	passthrough bool
 	maxToken    int
 	cache       *tokenCache
+	revoked     Revocations
 	log         *zap.Logger
 	metrics     *metrics.Metrics
 	now         func() time.Time
@@ -143,6 +157,7 @@ func New(o Options) (*Authenticator, error) {
 		anonRole:    o.Config.UnauthorizedRole,
 		passthrough: o.Config.AdminSecretPassthrough,
 		maxToken:    o.Config.MaxTokenBytes,
+		revoked:     o.Revocations,
 		log:         log,
 		metrics:     o.Metrics,
 		now:         now,
@@ -360,14 +375,14 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 	// 3-5. Verification and claims, or the cache.
 	v := matchSecret
 	var (
-		hc  *hasuraClaims
-		exp time.Time
+		hc       *hasuraClaims
+		exp      time.Time
+		sid, sub string
 	)
 	// cache.get returned only an entry valid now (before exp+skew, current
 	// key set generation); it must also be the secret that matched here.
-	var sub string
 	if e := matchHit; e != nil && e.secret == v.index {
-		hc, exp, sub = e.claims, e.exp, e.sub
+		hc, exp, sid, sub = e.claims, e.exp, e.sid, e.sub
 	} else {
 		if matchDec == nil {
 			var err *Error
@@ -386,7 +401,7 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 		if err != nil {
 			return nil, err
 		}
-		sub = matchDec.claims.sub
+		sid, sub = stringClaim(matchDec.claims, "sid"), matchDec.claims.sub
 		if c := matchDec.claims; c.exp != nil {
 			exp = c.exp.Time
 			if a.cache != nil && hc.varsErr == nil {
@@ -395,13 +410,21 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 					secret:     v.index,
 					issMask:    a.issuerMask(matchDec),
 					claims:     hc,
-					sub:        sub,
 					exp:        exp,
 					notAfter:   exp.Add(v.skew),
 					generation: gen,
+					sid:        sid,
+					sub:        sub,
 				}, now)
 			}
 		}
+	}
+
+	// A revoked session or user is refused like an invalid token, from the
+	// cache too: the cache holds what was verified, not what is still
+	// allowed.
+	if a.revoked != nil && a.revoked.Revoked(sid, sub, now) {
+		return nil, ErrRevoked
 	}
 
 	// 6. Role selection, then 7. session variable types.
@@ -412,7 +435,7 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 	if hc.varsErr != nil {
 		return nil, hc.varsErr
 	}
-	s := &Session{Result: ResultAllowed, Role: role, Vars: hc.vars, Exp: exp, Secret: v.name, Sub: sub}
+	s := &Session{Result: ResultAllowed, Role: role, Vars: hc.vars, Exp: exp, Secret: v.name, SessionID: sid, Subject: sub}
 	for _, kv := range hc.vars {
 		if kv.Name == varUserID {
 			s.UserID = kv.Value

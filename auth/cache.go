@@ -37,7 +37,6 @@ type cacheEntry struct {
 	secret  int    // index of the secret that verified the token
 	issMask uint64 // secrets whose issuer pre-match accepts the token
 	claims  *hasuraClaims
-	sub     string // the token's sub claim
 	exp     time.Time
 	// notAfter is exp plus the secret's allowed skew: a hit is served only
 	// while a fresh verification would also accept the token.
@@ -45,6 +44,9 @@ type cacheEntry struct {
 	// generation is the key set generation the token was verified under; a
 	// refresh that removes or replaces a key invalidates the entry.
 	generation uint64
+	// sid and sub are the token's session and user, for the revocation
+	// check and the per-user socket count of a hit.
+	sid, sub string
 }
 
 // tokenCache maps SHA-256(token) to its verification result.

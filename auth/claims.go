@@ -186,6 +186,21 @@ func (c *claimSet) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// stringClaim returns the top-level claim name when it is a JSON string,
+// else "". It never fails: a claim only revocation reads must not change
+// which tokens verify.
+func stringClaim(c *claimSet, name string) string {
+	v, ok := c.raw[name]
+	if !ok || len(v) == 0 || v[0] != '"' {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return ""
+	}
+	return s
+}
+
 // GetExpirationTime implements jwt.Claims.
 func (c *claimSet) GetExpirationTime() (*jwt.NumericDate, error) { return c.exp, nil }
 

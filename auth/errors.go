@@ -111,6 +111,9 @@ var (
 	ErrMissingAud    = jwtErr(ReasonBadAudience, `token has no "aud" claim (required by auth.require.aud)`)
 	ErrMissingAZP    = jwtErr(ReasonBadAZP, `token has no "azp" claim (required by auth.require.azp with auth.authorized_parties set)`)
 	ErrBadAZP        = jwtErr(ReasonBadAZP, `token "azp" claim is not in auth.authorized_parties`)
+	// ErrRevoked is a valid token whose session or user was revoked
+	// (Options.Revocations): refused as an invalid token.
+	ErrRevoked = jwtErr(ReasonRevoked, "the session was revoked")
 )
 
 // compactDecodeErr is Hasura's answer to a token that is not three parts.

@@ -51,6 +51,9 @@ const (
 	ReasonMissingExp = "missing_exp"
 	// ReasonBadClaimValue is a session variable value of the wrong type or shape (not a string, array, ...).
 	ReasonBadClaimValue = "bad_claim_value"
+	// ReasonRevoked is a valid token whose session (sid) or user (sub) was
+	// revoked by a Clerk webhook or the revoke command.
+	ReasonRevoked = "revoked"
 )
 
 // Reasons returns every reason constant, ReasonOK first, in a fresh slice.
@@ -59,5 +62,5 @@ func Reasons() []string {
 		ReasonIssuedInFuture, ReasonBadSignature, ReasonBadAlgorithm, ReasonUnknownKID, ReasonNoKeys,
 		ReasonBadIssuer, ReasonBadAudience, ReasonBadAZP, ReasonClaimsInvalid, ReasonRoleMissing,
 		ReasonRoleNotAllowed, ReasonBadAdminSecret, ReasonAdminSecretDisabled, ReasonTokenTooLarge,
-		ReasonMissingExp, ReasonBadClaimValue}
+		ReasonMissingExp, ReasonBadClaimValue, ReasonRevoked}
 }

@@ -18,8 +18,8 @@ func TestSessionSub(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", call, err)
 		}
-		if s.Sub != "user_2abc" {
-			t.Errorf("%s: Sub = %q; want %q", call, s.Sub, "user_2abc")
+		if s.Subject != "user_2abc" {
+			t.Errorf("%s: Sub = %q; want %q", call, s.Subject, "user_2abc")
 		}
 	}
 	if a.cache.len() != 1 {
@@ -29,7 +29,7 @@ func TestSessionSub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Result != ResultAdmin || s.Sub != "" {
-		t.Errorf("admin session: Result %q, Sub %q; want %q and no sub", s.Result, s.Sub, ResultAdmin)
+	if s.Result != ResultAdmin || s.Subject != "" {
+		t.Errorf("admin session: Result %q, Sub %q; want %q and no sub", s.Result, s.Subject, ResultAdmin)
 	}
 }

@@ -182,6 +182,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		return err
 	}
 	procs = append(procs, pxNoCache)
+	pxRevoked, err := startRevokedProxy(ctx, bin, dir, up.url(), jwksURL, o.proxyGOGC, revokedSessions)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, pxRevoked)
 
 	rep := &report{Machine: machine(), Settings: settings(o)}
 	fmt.Fprintf(stdout, "machine: %d CPUs, %s, %s\n", rep.Machine.NProc, rep.Machine.CPU, rep.Machine.GoVersion)
@@ -297,6 +302,12 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 				return err
 			}
 		}
+		byName[tgProxyRevoked] = pxRevoked
+		for _, t := range order(round, tgProxy, tgProxyRevoked) {
+			if err := runOne(round, scRevoked, t, byName[t], 1, 0); err != nil {
+				return err
+			}
+		}
 	}
 	const hits, misses = "hasura_auth_proxy_token_cache_hits_total", "hasura_auth_proxy_token_cache_misses_total"
 	if c, err := counters(ctx, pxCache, hits, misses); err == nil {
@@ -305,7 +316,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	} else {
 		fmt.Fprintln(stdout, "token cache counters not read:", err)
 	}
-	for _, p := range []*proc{pxCache, pxNoCache, bare, bareTuned} {
+	for _, p := range []*proc{pxCache, pxNoCache, pxRevoked, bare, bareTuned} {
 		hwm, _, err := memKB(p.pid())
 		if err != nil {
 			return err
@@ -318,6 +329,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		// be reused by the subscriptions and hide their cost.
 		pxCache.stop()
 		pxNoCache.stop()
+		pxRevoked.stop()
 		bare.stop()
 		bareTuned.stop()
 		for _, name := range []string{tgBare, tgProxy} {

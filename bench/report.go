@@ -212,6 +212,9 @@ func (r *report) summarize() {
 		}
 		r.Verdicts = append(r.Verdicts, v)
 	}
+	if v, ok := r.revocationVerdict(); ok {
+		r.Verdicts = append(r.Verdicts, v)
+	}
 	errs := 0
 	for _, s := range r.Summary {
 		errs += s.Errors
@@ -226,7 +229,7 @@ func (r *report) printTable(w io.Writer) {
 	fmt.Fprintln(tw, "scenario\ttarget\treq/s\tp50 ms\tp99 ms\tratio\tp99 added ms\terrors\tpeak RSS MiB\t")
 	for _, s := range r.Summary {
 		ratio, added := "-", "-"
-		if s.Target != tgBare {
+		if s.Target != tgBare && s.Scenario != scRevoked { // the revoked scenario has no bare run
 			ratio = fmt.Sprintf("%.2fx", s.Ratio)
 			added = fmt.Sprintf("%+.2f", s.P99AddedMs)
 		}

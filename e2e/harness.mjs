@@ -110,7 +110,7 @@ auth:
     azp: true
 log:
   level: warn
-`;
+${extra.yaml ?? ''}`;
 }
 
 /** The environment for the proxy: ours, minus the variables that would override the generated config. */

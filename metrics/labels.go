@@ -66,6 +66,7 @@ const (
 	ReasonTokenTooLarge       = "token_too_large"       // auth.ReasonTokenTooLarge
 	ReasonMissingExp          = "missing_exp"           // auth.ReasonMissingExp
 	ReasonBadClaimValue       = "bad_claim_value"       // auth.ReasonBadClaimValue
+	ReasonRevoked             = "revoked"               // auth.ReasonRevoked
 )
 
 // Result label values of jwks_refresh_total.
@@ -137,6 +138,8 @@ const (
 	// CloseMessageTimeout is a client message after connection_init not received whole within
 	// websocket.message_timeout.
 	CloseMessageTimeout = "message_timeout"
+	// CloseSessionRevoked is the proxy closing the socket because its session or user was revoked.
+	CloseSessionRevoked = "session_revoked"
 )
 
 // Result label values of webhook_requests_total.
@@ -160,7 +163,7 @@ var (
 		ReasonNotYetValid, ReasonIssuedInFuture, ReasonBadSignature, ReasonBadAlgorithm, ReasonUnknownKID,
 		ReasonNoKeys, ReasonBadIssuer, ReasonBadAudience, ReasonBadAZP, ReasonClaimsInvalid, ReasonRoleMissing,
 		ReasonRoleNotAllowed, ReasonBadAdminSecret, ReasonAdminSecretDisabled, ReasonTokenTooLarge,
-		ReasonMissingExp, ReasonBadClaimValue, Other}
+		ReasonMissingExp, ReasonBadClaimValue, ReasonRevoked, Other}
 	jwksResultSet = []string{JWKSSuccess, JWKSNotModified, JWKSError, JWKSEmpty, JWKSTooLarge,
 		JWKSUnknownKIDRefresh, Other}
 	upstreamKindSet = []string{UpstreamUnreachable, UpstreamTimeout, UpstreamCanceled, UpstreamBadResponse,
@@ -168,7 +171,7 @@ var (
 	closeReasonSet = []string{CloseClientClosed, CloseUpstreamClosed, CloseInitTimeout, CloseInitFailed,
 		CloseTokenExpired, CloseShutdown, CloseMessageTooLarge, CloseProtocolError, CloseTooManyConnections,
 		CloseUpstreamUnreachable, CloseWriteTimeout, CloseTooManyPending, CloseTooManyPerUser, CloseBufferBudget,
-		CloseMessageTimeout, Other}
+		CloseMessageTimeout, CloseSessionRevoked, Other}
 	webhookResultSet = []string{WebhookAllowed, WebhookDenied, WebhookError, Other}
 )
 

@@ -165,6 +165,9 @@ type Options struct {
 	// (server.admin_secret_throttle); the zero value means
 	// DefaultAdminThrottleConfig.
 	AdminThrottle AdminThrottleConfig
+	// Revocations, when not nil, is asked again once a WebSocket is
+	// registered for CloseSessions (wsrevoke.go).
+	Revocations auth.Revocations
 }
 
 // Handler authenticates and forwards requests to Hasura. It is safe for

@@ -102,7 +102,8 @@ func newFixture(t *testing.T, opts ...fixtureOpt) *fixture {
 	for _, f := range opts {
 		f(&ac, &o)
 	}
-	a, err := auth.New(auth.Options{Config: ac, AdminSecret: pxAdmin, Logger: zaptest.NewLogger(t), Metrics: m})
+	a, err := auth.New(auth.Options{Config: ac, AdminSecret: pxAdmin, Logger: zaptest.NewLogger(t), Metrics: m,
+		Revocations: o.Revocations})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,8 +120,7 @@ func (c *ServerConfig) Validate() error {
 		switch {
 		case !strings.HasPrefix(p, "/"):
 			add("webhook_path", "must start with /")
-		case strings.HasPrefix(p, "/v1") || strings.HasPrefix(p, "/v2") || strings.HasPrefix(p, "/api/") ||
-			strings.HasPrefix(p, "/hasura") || p == "/healthz" || strings.HasPrefix(p, "/console"):
+		case ShadowsHasura(p):
 			add("webhook_path", "must not shadow a Hasura path")
 		}
 	}

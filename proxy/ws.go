@@ -246,6 +246,8 @@ type wsProxy struct {
 	conns   map[*wsConn]struct{}
 	closing bool
 	wg      sync.WaitGroup
+	// sessions finds the sockets of a revoked session (wsrevoke.go).
+	sessions wsSessions
 }
 
 func newWebSocketProxy(h *Handler, cfg WebSocketConfig) (*wsProxy, error) {
@@ -370,6 +372,7 @@ func (p *wsProxy) register(c *wsConn) error {
 }
 
 func (p *wsProxy) unregister(c *wsConn) {
+	p.untrack(c)
 	p.mu.Lock()
 	delete(p.conns, c)
 	p.mu.Unlock()
@@ -867,6 +870,9 @@ func (c *wsConn) authenticate(r *http.Request, payload []headerField) (*auth.Ses
 		return nil, nil
 	}
 	c.x.session = s
+	if !c.p.track(c, s) {
+		return nil, nil
+	}
 	if !s.Exp.IsZero() {
 		// Hasura's expiry timer ignores allowed_skew: a token accepted
 		// within the skew but already past exp is closed at once.

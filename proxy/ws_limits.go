@@ -66,10 +66,10 @@ func release[K comparable](mu *sync.Mutex, m map[K]int, key K) {
 // (the admin secret, the unauthorized role, a token without sub) are not
 // capped per user.
 func userKey(s *auth.Session) (string, bool) {
-	if s.Result != auth.ResultAllowed || s.Sub == "" {
+	if s.Result != auth.ResultAllowed || s.Subject == "" {
 		return "", false
 	}
-	return s.Secret + "\x00" + s.Sub, true
+	return s.Secret + "\x00" + s.Subject, true
 }
 
 // pendingKey is what max_pending_per_ip counts a client address under: the

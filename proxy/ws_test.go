@@ -248,6 +248,8 @@ type wsStageConfig struct {
 	upstream func(*Config)
 	server   func(*http.Server)
 	autoOff  bool
+	// revocations is given to the authenticator and the proxy.
+	revocations auth.Revocations
 }
 
 func newWSStage(t *testing.T, opts ...wsStageOpt) *wsStage {
@@ -267,7 +269,8 @@ func newWSStage(t *testing.T, opts ...wsStageOpt) *wsStage {
 	if sc.auth != nil {
 		sc.auth(&ac)
 	}
-	a, err := auth.New(auth.Options{Config: ac, AdminSecret: wsAdmin, Logger: log.Named("auth"), Metrics: m})
+	a, err := auth.New(auth.Options{Config: ac, AdminSecret: wsAdmin, Logger: log.Named("auth"), Metrics: m,
+		Revocations: sc.revocations})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +282,7 @@ func newWSStage(t *testing.T, opts ...wsStageOpt) *wsStage {
 		sc.upstream(&uc)
 	}
 	h, err := New(Options{Upstream: uc, MaxBodyBytes: 1 << 20, ErrorStatus: "hasura", Auth: a,
-		Logger: log.Named("proxy"), Metrics: m, WebSocket: sc.ws})
+		Logger: log.Named("proxy"), Metrics: m, WebSocket: sc.ws, Revocations: sc.revocations})
 	if err != nil {
 		t.Fatal(err)
 	}
