@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/limits"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/store"
 )
@@ -25,6 +26,10 @@ type fileConfig struct {
 	Log       logConfig             `yaml:"log"`
 	// Redis is the state replicas share (API limits, revocation).
 	Redis store.Config `yaml:"redis"`
+	// APILimits is Hasura EE's api_limits object (limits package).
+	APILimits limits.Config `yaml:"api_limits"`
+	// Introspection is Hasura's graphql_schema_introspection metadata.
+	Introspection limits.IntrospectionConfig `yaml:"graphql_schema_introspection"`
 }
 
 // logConfig is the `log:` section.
@@ -278,7 +283,8 @@ func applyEnv(c *fileConfig, getenv func(string) string) error {
 
 func (c *fileConfig) validate() error {
 	var errs []error
-	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.WebSocket.Validate(), c.Auth.Validate(), c.Redis.Validate())
+	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.WebSocket.Validate(), c.Auth.Validate(), c.Redis.Validate(),
+		c.APILimits.Validate(), c.Introspection.Validate())
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -81,6 +81,11 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	apiLimits, closeLimits, err := newLimits(cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer closeLimits()
 	handler, err := proxy.New(proxy.Options{
 		Upstream:     cfg.Upstream,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
@@ -91,6 +96,7 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 		LogUserID:    cfg.Log.UserID,
 		WebhookPath:  cfg.Server.WebhookPath,
 		WebSocket:    cfg.WebSocket,
+		Limits:       apiLimits,
 	})
 	if err != nil {
 		return err

@@ -142,6 +142,8 @@ type Options struct {
 	// WebSocket configures GraphQL over WebSocket (ws.go); zero fields
 	// take DefaultWebSocketConfig's values.
 	WebSocket WebSocketConfig
+	// Limits, when not nil, enforces API limits (limits.go).
+	Limits Limits
 }
 
 // Handler authenticates and forwards requests to Hasura. It is safe for
@@ -330,6 +332,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.session = s
+	if h.opts.Limits != nil {
+		var release func()
+		if r, release = h.admitLimits(x, r); r == nil {
+			return
+		}
+		defer release()
+	}
 	h.rp.ServeHTTP(x, r)
 }
 
@@ -670,6 +679,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		h.metrics.UpstreamError(metrics.UpstreamCanceled)
 		x.upErr = "client body malformed or cut off"
 		writeJSONError(x, http.StatusBadRequest, errorBody(x.fam, "bad-request", "the request body could not be read"))
+	case h.timeLimitError(x, r):
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads an answer.
 		h.metrics.UpstreamError(metrics.UpstreamCanceled)
