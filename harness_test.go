@@ -361,6 +361,8 @@ type testConfig struct {
 	MaxBodyBytes                                  int
 	LogFormat, LogLevel                           string
 	LogUserID                                     bool
+	// Extra is appended to the file as it is: whole top-level sections.
+	Extra string
 }
 
 func (c testConfig) yaml() string {
@@ -401,6 +403,7 @@ func (c testConfig) yaml() string {
 	opt("level", c.LogLevel)
 	opt("format", c.LogFormat)
 	line("  user_id: %t", c.LogUserID)
+	b.WriteString(c.Extra)
 	return b.String()
 }
 

@@ -333,11 +333,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.session = s
 	if h.opts.Limits != nil {
-		var release func()
-		if r, release = h.admitLimits(x, r); r == nil {
+		admitted, release := h.admitLimits(x, r)
+		if admitted == nil {
 			return
 		}
 		defer release()
+		r = admitted
 	}
 	h.rp.ServeHTTP(x, r)
 }
