@@ -77,8 +77,8 @@ func post(path, body, peer string) *http.Request {
 }
 
 func TestAdmitHTTP(t *testing.T) {
-	const deep = `{"query":"{ a { b { c { d } } } }"}`  // depth 3, nodes 3
-	const ok = `{"query":"{ a { b } }"}`                  // depth 1
+	const deep = `{"query":"{ a { b { c { d } } } }"}` // depth 3, nodes 3
+	const ok = `{"query":"{ a { b } }"}`               // depth 1
 	const intro = `{"query":"{ __schema { types { name } } }"}`
 	tests := []struct {
 		name     string
