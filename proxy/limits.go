@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
@@ -125,4 +127,72 @@ func (h *Handler) timeLimitError(x *exchange, r *http.Request) bool {
 	writeJSONError(x, http.StatusGatewayTimeout, errorBody(x.fam, "unexpected",
 		fmt.Sprintf("the operation did not finish within the time limit of %s (api_limits.time_limit)", d)))
 	return true
+}
+
+// limitsApply reports whether the connection's operations are checked by
+// API limits; their messages are then held whole (they are bounded by
+// websocket.max_message_bytes) so a subscribe can be refused before Hasura
+// sees it.
+func (c *wsConn) limitsApply() bool {
+	l := c.p.h.opts.Limits
+	return l != nil && c.x.session != nil && l.Applies(c.x.session)
+}
+
+// admitOperation checks a whole client message that is a subscribe or
+// start against the limits. A refused operation gets the protocol's error
+// message for its id (and, on the legacy protocol, complete, as Hasura
+// sends); the socket and its other operations stay open. It reports
+// whether the message was refused, and a cause when answering failed.
+func (c *wsConn) admitOperation(data []byte) (bool, *wsCause) {
+	if !c.limitsApply() {
+		return false, nil
+	}
+	msg, err := parseClientMessage(data)
+	if err != nil || (msg.Type != "subscribe" && msg.Type != "start") {
+		return false, nil
+	}
+	id, ok := stringID(msg.ID)
+	if !ok {
+		return false, nil // Hasura refuses it
+	}
+	ref := c.p.h.opts.Limits.AdmitOperation(c.upgrade, c.x.session, msg.Payload)
+	if ref == nil {
+		return false, nil
+	}
+	msgs := [][]byte{operationErrorMessage(c.proto, id, c.x.fam, ref)}
+	if c.proto == protoLegacy {
+		msgs = append(msgs, completeMessage(id))
+	}
+	c.cliWrite.Lock()
+	defer c.cliWrite.Unlock()
+	for _, m := range msgs {
+		if c.cliDirty {
+			return true, nil // the cause is recorded already
+		}
+		_ = c.cli.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
+		if err := c.cli.WriteMessage(websocket.TextMessage, m); err != nil {
+			c.cliDirty = true
+			return true, ptr(c.clientWriteCause(err))
+		}
+	}
+	return true, nil
+}
+
+// operationErrorMessage is the error message of one operation: a list of
+// GraphQL errors in graphql-transport-ws, one error object in the legacy
+// protocol (the endpoint's error shape, as startErrorMessage).
+func operationErrorMessage(proto, id string, f family, ref *Refusal) []byte {
+	item := gqlErrorItem{Message: ref.Message, Extensions: gqlExtensions{Path: "$", Code: ref.Code}}
+	var payload any = item
+	switch {
+	case proto == protoTransportWS:
+		payload = []gqlErrorItem{item}
+	case f == familyGraphQLAlpha:
+		payload = plainError{Error: ref.Message, Path: "$", Code: ref.Code}
+	}
+	return marshal(struct {
+		ID      string `json:"id"`
+		Type    string `json:"type"`
+		Payload any    `json:"payload"`
+	}{id, "error", payload}, `{"type":"error","payload":[{"message":"internal error"}]}`)
 }

@@ -498,6 +498,7 @@ type wsConn struct {
 	// unusable). Handler goroutine only.
 	cliReadDone bool
 	scan        typeScanner // client message scanner (handler goroutine only)
+	upgrade     *http.Request // the upgrade request, for API limits (limits.go)
 
 	// cliWrite serializes data messages to the client: the Hasura -> client
 	// relay holds it for each message; stop takes it to send the legacy
@@ -620,6 +621,7 @@ func (c *wsConn) run(r *http.Request, cli *websocket.Conn) {
 	// The init deadline is set before the conn is published, so the
 	// deadline of a later stop always overrides it.
 	_ = cli.NetConn().SetReadDeadline(time.Now().Add(c.p.cfg.InitTimeout))
+	c.upgrade = r
 	c.mu.Lock()
 	c.cli = cli
 	c.mu.Unlock()
@@ -1110,7 +1112,7 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 			}
 			return nil
 		}
-		if w == nil && sc.first == typeOther && sc.nTypes == 1 {
+		if w == nil && sc.first == typeOther && sc.nTypes == 1 && !c.limitsApply() {
 			_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
 			var werr error
 			if w, werr = c.up.NextWriter(mt); werr != nil {
@@ -1135,6 +1137,9 @@ func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
 			return tooManyInits()
 		}
 		return nil
+	}
+	if refused, cause := c.admitOperation(buf[:n]); refused {
+		return cause
 	}
 	_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
 	if err := c.up.WriteMessage(mt, buf[:n]); err != nil {

@@ -248,6 +248,7 @@ type wsStageConfig struct {
 	upstream func(*Config)
 	server   func(*http.Server)
 	autoOff  bool
+	limits   Limits
 }
 
 func newWSStage(t *testing.T, opts ...wsStageOpt) *wsStage {
@@ -279,7 +280,7 @@ func newWSStage(t *testing.T, opts ...wsStageOpt) *wsStage {
 		sc.upstream(&uc)
 	}
 	h, err := New(Options{Upstream: uc, MaxBodyBytes: 1 << 20, ErrorStatus: "hasura", Auth: a,
-		Logger: log.Named("proxy"), Metrics: m, WebSocket: sc.ws})
+		Logger: log.Named("proxy"), Metrics: m, WebSocket: sc.ws, Limits: sc.limits})
 	if err != nil {
 		t.Fatal(err)
 	}
