@@ -498,7 +498,9 @@ type wsConn struct {
 	// unusable). Handler goroutine only.
 	cliReadDone bool
 	scan        typeScanner // client message scanner (handler goroutine only)
-	upgrade     *http.Request // the upgrade request, for API limits (limits.go)
+
+	// upgrade is the upgrade request, for API limits (limits.go).
+	upgrade *http.Request
 
 	// cliWrite serializes data messages to the client: the Hasura -> client
 	// relay holds it for each message; stop takes it to send the legacy
