@@ -76,9 +76,14 @@ func (h *Handler) admitLimits(x *exchange, r *http.Request) (*http.Request, func
 	if x.endpoint != metrics.EndpointREST && r.Method == http.MethodPost && r.Body != nil && r.Body != http.NoBody {
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
-			if errors.As(err, new(*http.MaxBytesError)) {
+			// Answered as upstreamError answers the same failures.
+			switch {
+			case errors.As(err, new(*http.MaxBytesError)):
 				h.tooLarge(x)
-			} else {
+			case x.bodyFailed.Load() == bodyTimedOut:
+				x.upErr = "client body not received in time"
+				writeJSONError(x, http.StatusRequestTimeout, errorBody(x.fam, "unexpected", "the request body was not received in time"))
+			default:
 				x.upErr = "client body malformed or cut off"
 				writeJSONError(x, http.StatusBadRequest, errorBody(x.fam, "bad-request", "the request body could not be read"))
 			}
