@@ -90,5 +90,13 @@ redis:
 	}
 
 	rs.Restart()
+	// Each proxy tries Redis again a second after its last failure: probe
+	// (with a user of its own) until both count again.
+	for _, p := range procs {
+		eventually(t, "proxy counting in Redis again", func() bool {
+			send(p, "probe")
+			return strings.Contains(p.logs.String(), "redis reachable again")
+		})
+	}
 	shared("u3")
 }

@@ -26,6 +26,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -97,7 +98,18 @@ type Limiter struct {
 	any      bool // some limit is configured
 	analysed bool // some limit needs the document parsed
 	down     atomic.Bool
+	// retryAt (unix nanoseconds) is when Redis is next tried after it
+	// failed: until then on_error applies at once, so an outage costs
+	// requests nothing rather than redis.timeout each.
+	retryAt atomic.Int64
+	clock   func() time.Time
 }
+
+// outageRetry is how long after a failed round trip Redis is tried again.
+const outageRetry = time.Second
+
+// errOutage is a check skipped because Redis failed within outageRetry.
+var errOutage = errors.New("redis failed less than a second ago; not tried")
 
 // New builds a Limiter from a validated configuration.
 func New(o Options) *Limiter {
@@ -121,6 +133,7 @@ func New(o Options) *Limiter {
 		metrics: o.Metrics,
 		cache:   newCache(entries),
 		deny:    o.Store.OnError == store.OnErrorDeny,
+		clock:   now,
 	}
 	for _, r := range o.Introspection.DisabledForRoles {
 		l.noIntro[r] = true
@@ -329,10 +342,22 @@ func (l *Limiter) rate(ctx context.Context, r *http.Request, s *auth.Session, ru
 	// A client that goes away must not look like a Redis outage: the
 	// check runs to redis.timeout whatever the request does.
 	ctx = context.WithoutCancel(ctx)
-	start := time.Now()
-	ok, retry, err := l.counter.take(ctx, key, n, rule.MaxReqsPerMin)
-	if l.redis {
-		l.metrics.ObserveRedis(time.Since(start))
+	var (
+		ok    bool
+		retry time.Duration
+		err   error
+	)
+	if l.redis && l.clock().UnixNano() < l.retryAt.Load() {
+		err = errOutage
+	} else {
+		start := time.Now()
+		ok, retry, err = l.counter.take(ctx, key, n, rule.MaxReqsPerMin)
+		if l.redis {
+			l.metrics.ObserveRedis(time.Since(start))
+			if err != nil {
+				l.retryAt.Store(l.clock().Add(outageRetry).UnixNano())
+			}
+		}
 	}
 	if err != nil {
 		l.metrics.RedisError(l.deny)

@@ -283,7 +283,8 @@ func TestRedisOnError(t *testing.T) {
 			f := decode(t, testYAML)
 			core, logs := observer.New(zap.InfoLevel)
 			reg := prometheus.NewRegistry()
-			l := New(Options{Config: f.APILimits, Store: sc, Redis: client, Logger: zap.New(core),
+			clk := newFakeClock()
+			l := New(Options{Config: f.APILimits, Store: sc, Redis: client, Logger: zap.New(core), Now: clk.now,
 				Metrics: metrics.NewLimits(reg, f.APILimits.Roles(f.Introspection))})
 			body := []byte(`{"query":"{ a }"}`)
 			s := session("user", "x-hasura-user-id", "u")
@@ -317,7 +318,17 @@ func TestRedisOnError(t *testing.T) {
 					}
 				}
 			}
+			// Redis was asked twice: once up, once failing; the other
+			// checks within outageRetry applied on_error without it.
+			for _, mf := range mfs {
+				if mf.GetName() == "hasura_auth_proxy_redis_request_duration_seconds" {
+					if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n != 2 {
+						t.Errorf("redis_request_duration_seconds count = %d; want 2", n)
+					}
+				}
+			}
 			rs.Restart()
+			clk.advance(outageRetry)
 			if ref := l.AdmitHTTP(post("/v1/graphql", "", "127.0.0.1"), body, s); ref != nil {
 				t.Errorf("after restart: refused %+v; want admitted", ref)
 			}
