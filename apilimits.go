@@ -1,9 +1,13 @@
 package main
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/limits"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
@@ -35,4 +39,40 @@ func newLimits(cfg *fileConfig, log *zap.Logger, reg prometheus.Registerer) (l p
 		close = func() { _ = client.Close() }
 	}
 	return limits.New(o), close, nil
+}
+
+// describeLimits is what `verify` prints of the API limits that apply to
+// s, or "" when none are configured.
+func describeLimits(cfg *fileConfig, s *auth.Session) string {
+	l := limits.New(limits.Options{Config: cfg.APILimits, Introspection: cfg.Introspection})
+	if !l.Enabled() {
+		return ""
+	}
+	a := l.For(s)
+	if a.Exempt {
+		return "none (the admin secret is never limited)"
+	}
+	var parts []string
+	add := func(name string, v int, unit string) {
+		if v > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d%s", name, v, unit))
+		}
+	}
+	add("depth", a.DepthLimit, "")
+	add("nodes", a.NodeLimit, "")
+	add("batch", a.BatchLimit, "")
+	add("time", a.TimeLimitSeconds, "s")
+	if a.RateLimit != nil {
+		parts = append(parts, fmt.Sprintf("rate %d/min per %s", a.RateLimit.MaxReqsPerMin, a.RateLimit.UniqueParams))
+	}
+	if !a.IntrospectionAllowed {
+		parts = append(parts, "introspection disabled")
+	}
+	if len(parts) == 0 {
+		return "none for role " + s.Role
+	}
+	if cfg.APILimits.Disabled {
+		parts = append(parts, "(api_limits.disabled: true)")
+	}
+	return strings.Join(parts, ", ")
 }
