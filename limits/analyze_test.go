@@ -116,3 +116,40 @@ func TestCacheBounded(t *testing.T) {
 		t.Errorf("a repeated query was analysed again; want the cached analysis")
 	}
 }
+
+// FuzzAnalyse: attacker-supplied documents never crash the analysis, and
+// the facts are within their bounds.
+func FuzzAnalyse(f *testing.F) {
+	for _, s := range []string{
+		`{ a { b } }`, `query A { a } query B { b }`, `{ ...A } fragment A on T { ...A }`,
+		`{ __schema { types { name } } }`, `{ ... on T { a { b } } }`, `{ a { ...F } } fragment F on T { b { c } }`,
+		`subscription { s { id } }`, `{`, `fragment F on T { a }`,
+	} {
+		f.Add(s, "")
+	}
+	f.Fuzz(func(t *testing.T, query, op string) {
+		facts, err := analyse(query).operation(op)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		if facts.Depth < 0 || facts.Nodes < 0 || facts.Nodes > maxCount || facts.Depth > facts.Nodes && !facts.Introspection {
+			t.Fatalf("facts %+v out of bounds", facts)
+		}
+	})
+}
+
+// FuzzParseBody: any body either parses or is refused; never a crash.
+func FuzzParseBody(f *testing.F) {
+	for _, s := range []string{`{"query":"{ a }"}`, `[{"query":"{ a }"},{"query":"{ b }"}]`, `{"query":1}`, `[1]`, `null`, `{"operationName":null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		reqs, _, ok := parseBody(body)
+		if ok && reqs == nil {
+			t.Fatal("parsed without requests")
+		}
+	})
+}
