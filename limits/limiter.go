@@ -4,8 +4,9 @@
 // set_api_limits takes (`api_limits:`), and
 // graphql_schema_introspection.disabled_for_roles.
 //
-// Limits apply to the role the proxy chose; a client that presented the
-// admin secret is never limited. A role's per_role entry overrides global;
+// Limits apply to the role the proxy chose; the admin role (a client that
+// presented the admin secret, or a token whose role is admin) is never
+// limited, as in Hasura. A role's per_role entry overrides global;
 // a role without one gets global. Documents are parsed with
 // github.com/vektah/gqlparser/v2 (no schema), the operation selected by
 // operationName, and the facts of each query text cached by its SHA-256.
@@ -167,10 +168,14 @@ type Applied struct {
 	Exempt               bool      `json:"exempt,omitempty"`
 }
 
+// exempt reports the sessions Hasura never limits: the admin role, whether
+// reached with the admin secret or a token whose role is admin.
+func exempt(s *auth.Session) bool { return s.Result == auth.ResultAdmin || s.Role == "admin" }
+
 // For is what applies to s. An admin session is exempt from everything.
 func (l *Limiter) For(s *auth.Session) Applied {
 	a := Applied{Role: s.Role, IntrospectionAllowed: true}
-	if s.Result == auth.ResultAdmin {
+	if exempt(s) {
 		a.Exempt = true
 		return a
 	}
@@ -188,12 +193,12 @@ func (l *Limiter) For(s *auth.Session) Applied {
 
 // Applies implements proxy.Limits.
 func (l *Limiter) Applies(s *auth.Session) bool {
-	return l.any && s != nil && s.Result != auth.ResultAdmin
+	return l.any && s != nil && !exempt(s)
 }
 
 // TimeLimit implements proxy.Limits.
 func (l *Limiter) TimeLimit(s *auth.Session) time.Duration {
-	if l.cfg.Disabled || s == nil || s.Result == auth.ResultAdmin {
+	if l.cfg.Disabled || s == nil || exempt(s) {
 		return 0
 	}
 	return time.Duration(l.cfg.TimeLimit.forRole(s.Role)) * time.Second

@@ -94,6 +94,7 @@ func TestAdmitHTTP(t *testing.T) {
 		{name: "global depth for a role without an entry", s: session("viewer"), body: deep},
 		{name: "global depth refuses", s: session("viewer"), body: `{"query":"{ a { b { c { d { e } } } } }"}`, wantCode: CodeDepthLimit, wantIn: "is 3"},
 		{name: "admin is never limited", s: &auth.Session{Result: auth.ResultAdmin, Role: "user"}, body: `[` + deep + `,` + deep + `,` + deep + `]`},
+		{name: "a token with role admin is the admin role", s: session("admin"), body: `[` + deep + `,` + deep + `,` + deep + `,` + deep + `]`},
 		{name: "nodes", s: session("user"), body: `{"query":"{ a { b } c { d } e { f } g { h } i { j } }"}`, wantCode: CodeNodeLimit, wantIn: "has 5 nodes"},
 		{name: "batch limit", s: session("user"), body: `[` + ok + `,` + ok + `,` + ok + `]`, wantCode: CodeBatchLimit, wantIn: "holds 3 operations"},
 		{name: "batch at the limit", s: session("user"), body: `[` + ok + `,` + ok + `]`},
