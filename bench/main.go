@@ -52,6 +52,8 @@ type options struct {
 	maxForeign float64
 	// proxyGOGC, when set, is the GOGC of the proxy processes only.
 	proxyGOGC string
+	// limits runs the API-limits scenario (limits.go).
+	limits bool
 }
 
 func main() {
@@ -75,6 +77,7 @@ func main() {
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	fs.Float64Var(&o.maxForeign, "max-foreign", 0.15, "repeat a run (once) when other processes took more than this share of the CPU")
 	fs.StringVar(&o.proxyGOGC, "proxy-gogc", "", "GOGC for the proxy processes only (empty: inherit)")
+	fs.BoolVar(&o.limits, "limits", true, "also measure the proxy with API limits (in memory and in Redis) against the proxy without")
 	_ = fs.Parse(os.Args[1:])
 
 	if role != "" {
@@ -182,6 +185,10 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		return err
 	}
 	procs = append(procs, pxNoCache)
+	pxLimits, pxRedis, err := startLimitsTargets(ctx, o, bin, dir, up.url(), jwksURL, &procs, stdout)
+	if err != nil {
+		return err
+	}
 
 	rep := &report{Machine: machine(), Settings: settings(o)}
 	fmt.Fprintf(stdout, "machine: %d CPUs, %s, %s\n", rep.Machine.NProc, rep.Machine.CPU, rep.Machine.GoVersion)
@@ -295,6 +302,18 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		for _, t := range order(round, tgBare, tgProxy) {
 			if err := runOne(round, scLatency, t, byName[t], 1, o.rate); err != nil {
 				return err
+			}
+		}
+		if pxLimits != nil {
+			byName[tgLimitsMem], byName[tgLimitsRedis] = pxLimits, pxRedis
+			targets := []string{tgProxy, tgLimitsMem}
+			if pxRedis != nil {
+				targets = append(targets, tgLimitsRedis)
+			}
+			for _, t := range order(round, targets...) {
+				if err := runOne(round, scLimits, t, byName[t], 1, 0); err != nil {
+					return err
+				}
 			}
 		}
 	}

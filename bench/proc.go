@@ -209,7 +209,7 @@ log:
 
 // startProxy runs the proxy binary with a config file written to dir and
 // waits for /readyz.
-func startProxy(ctx context.Context, name, bin, dir, upstream, jwksURL string, cacheSize int, gogc string) (*proc, error) {
+func startProxy(ctx context.Context, name, bin, dir, upstream, jwksURL string, cacheSize int, gogc string, extra ...string) (*proc, error) {
 	listen, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -219,7 +219,7 @@ func startProxy(ctx context.Context, name, bin, dir, upstream, jwksURL string, c
 		return nil, err
 	}
 	cfg := filepath.Join(dir, name+".yaml")
-	if err := os.WriteFile(cfg, []byte(proxyConfig(listen, ops, upstream, jwksURL, cacheSize)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(proxyConfig(listen, ops, upstream, jwksURL, cacheSize)+strings.Join(extra, "")), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "-config", cfg)
