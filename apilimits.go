@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -15,8 +16,9 @@ import (
 )
 
 // newLimits builds the API limits of cfg: nil when nothing is configured,
-// counters in Redis when redis.url is set. close releases the Redis client.
-func newLimits(cfg *fileConfig, log *zap.Logger, reg prometheus.Registerer) (l proxy.Limits, close func(), err error) {
+// counters in Redis when redis.url is set. run sends the checks to Redis
+// until its context is done; close releases the Redis client.
+func newLimits(cfg *fileConfig, log *zap.Logger, reg prometheus.Registerer) (l proxy.Limits, run func(context.Context), close func(), err error) {
 	o := limits.Options{
 		Config:         cfg.APILimits,
 		Introspection:  cfg.Introspection,
@@ -26,19 +28,20 @@ func newLimits(cfg *fileConfig, log *zap.Logger, reg prometheus.Registerer) (l p
 	}
 	probe := limits.New(o)
 	if !probe.Enabled() {
-		return nil, func() {}, nil
+		return nil, func(context.Context) {}, func() {}, nil
 	}
 	o.Metrics = metrics.NewLimits(reg, cfg.APILimits.Roles(cfg.Introspection))
 	close = func() {}
 	if cfg.Redis.Enabled() && cfg.APILimits.RateLimit != nil && !cfg.APILimits.Disabled {
 		client, err := store.NewClient(cfg.Redis)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		o.Redis = client
 		close = func() { _ = client.Close() }
 	}
-	return limits.New(o), close, nil
+	lim := limits.New(o)
+	return lim, lim.Run, close, nil
 }
 
 // describeLimits is what `verify` prints of the API limits that apply to

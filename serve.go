@@ -81,7 +81,7 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	apiLimits, closeLimits, err := newLimits(cfg, log, reg)
+	apiLimits, runLimits, closeLimits, err := newLimits(cfg, log, reg)
 	if err != nil {
 		return err
 	}
@@ -141,6 +141,11 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	go func() {
 		defer wg.Done()
 		health.run(runCtx, readyGaugeInterval)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runLimits(runCtx)
 	}()
 
 	mainLog.Info("starting",

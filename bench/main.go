@@ -54,6 +54,8 @@ type options struct {
 	proxyGOGC string
 	// limits runs the API-limits scenario (limits.go).
 	limits bool
+	// only, when set, runs that scenario alone.
+	only string
 }
 
 func main() {
@@ -77,6 +79,7 @@ func main() {
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	fs.Float64Var(&o.maxForeign, "max-foreign", 0.15, "repeat a run (once) when other processes took more than this share of the CPU")
 	fs.StringVar(&o.proxyGOGC, "proxy-gogc", "", "GOGC for the proxy processes only (empty: inherit)")
+	fs.StringVar(&o.only, "only", "", "run only this scenario (reused-token, 5000-tokens, no-cache, latency, limits)")
 	fs.BoolVar(&o.limits, "limits", true, "also measure the proxy with API limits (in memory and in Redis) against the proxy without")
 	_ = fs.Parse(os.Args[1:])
 
@@ -210,6 +213,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	runOne := func(round int, scenario, target string, p *proc, ntokens, rate int) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if o.only != "" && scenario != o.only {
+			return nil
 		}
 		for _, q := range procs {
 			if err := q.exited(); err != nil {

@@ -67,8 +67,8 @@ type Options struct {
 	Config        Config
 	Introspection IntrospectionConfig
 	// Redis, when not nil, holds the rate counters (store.NewClient);
-	// nil keeps them in the process.
-	Redis redis.Scripter
+	// nil keeps them in the process. Run must then be running.
+	Redis redis.Cmdable
 	// Store is the redis: section (timeout, on_error).
 	Store store.Config
 	// TrustedProxies says whose X-Forwarded-For names the client, for
@@ -90,6 +90,7 @@ type Limiter struct {
 	cfg      Config
 	noIntro  map[string]bool
 	counter  counter
+	rc       *redisCounter // when the counters are in Redis
 	redis    bool
 	deny     bool
 	trusted  proxy.TrustedProxies
@@ -140,8 +141,8 @@ func New(o Options) *Limiter {
 		l.noIntro[r] = true
 	}
 	if o.Redis != nil {
-		l.counter = newRedisCounter(o.Redis, o.Store.Timeout, o.RedisNow)
-		l.redis = true
+		l.rc = newRedisCounter(o.Redis, o.Store.Timeout, o.RedisNow)
+		l.counter, l.redis = l.rc, true
 	} else {
 		l.counter = newMemCounter(now)
 	}
@@ -150,6 +151,15 @@ func New(o Options) *Limiter {
 	l.analysed = len(l.noIntro) > 0 || (!c.Disabled && (c.DepthLimit != nil || c.NodeLimit != nil))
 	l.any = limits || len(l.noIntro) > 0
 	return l
+}
+
+// Run sends the rate-limit checks to Redis until ctx is done; it returns at
+// once when the counters are in the process. Checks made while it is not
+// running wait redis.timeout and get redis.on_error.
+func (l *Limiter) Run(ctx context.Context) {
+	if l.rc != nil {
+		l.rc.run(ctx)
+	}
 }
 
 // Enabled reports whether anything is configured at all; a Limiter that

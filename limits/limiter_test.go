@@ -1,6 +1,8 @@
 package limits
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -41,15 +43,23 @@ type testFile struct {
 func decode(t *testing.T, s string) testFile {
 	t.Helper()
 	var f testFile
-	dec := yaml.NewDecoder(strings.NewReader(s))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-	if err := f.APILimits.Validate(); err != nil {
-		t.Fatalf("validate: %v", err)
+	if err := yamlDecodeStrict(s, &f); err != nil {
+		t.Fatal(err)
 	}
 	return f
+}
+
+// yamlDecodeStrict decodes a test configuration and validates it.
+func yamlDecodeStrict(s string, f *testFile) error {
+	dec := yaml.NewDecoder(strings.NewReader(s))
+	dec.KnownFields(true)
+	if err := dec.Decode(f); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	if err := f.APILimits.Validate(); err != nil {
+		return fmt.Errorf("validate: %w", err)
+	}
+	return nil
 }
 
 func newTestLimiter(t *testing.T, yml string, clk *fakeClock) (*Limiter, *prometheus.Registry) {
@@ -287,6 +297,16 @@ func TestRedisOnError(t *testing.T) {
 			clk := newFakeClock()
 			l := New(Options{Config: f.APILimits, Store: sc, Redis: client, Logger: zap.New(core), Now: clk.now,
 				Metrics: metrics.NewLimits(reg, f.APILimits.Roles(f.Introspection))})
+			ctx, cancel := context.WithCancel(context.Background())
+			ran := make(chan struct{})
+			go func() {
+				defer close(ran)
+				l.Run(ctx)
+			}()
+			t.Cleanup(func() {
+				cancel()
+				<-ran
+			})
 			body := []byte(`{"query":"{ a }"}`)
 			s := session("user", "x-hasura-user-id", "u")
 			if ref := l.AdmitHTTP(post("/v1/graphql", "", "127.0.0.1"), body, s); ref != nil {

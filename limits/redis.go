@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,23 +54,58 @@ return {1, 0}
 const keyPrefix = "hasura-auth-proxy:rate:"
 
 // redisCounter is memCounter's contract in Redis, shared by every replica
-// using the same Redis. Each take is one EVALSHA (EVAL the first time)
-// bounded by redis.timeout. It is safe for concurrent use.
+// using the same Redis. It is safe for concurrent use; run must be running
+// for take to get answers.
+//
+// Checks are pipelined: take queues its script call, and run's flushers
+// send whatever is queued in one pipeline (one write and one read on each
+// side, instead of one per request) and hand each caller its reply. Under
+// load a round trip carries many checks; an idle proxy sends each alone,
+// at once. Each script call stays atomic in Redis.
 type redisCounter struct {
-	client  redis.Scripter
+	client  redis.Cmdable
 	timeout time.Duration
 	// now, when set (tests), replaces Redis's clock.
 	now func() time.Time
 	// id makes the members this process adds unique across replicas.
-	id  string
-	seq atomic.Uint64
+	id    string
+	seq   atomic.Uint64
+	queue chan *redisTake
 }
 
-func newRedisCounter(client redis.Scripter, timeout time.Duration, now func() time.Time) *redisCounter {
+// redisTake is one queued check and where its answer goes.
+type redisTake struct {
+	key  string
+	args []any
+	done chan redisReply // buffered: a flusher never blocks on a caller that gave up
+}
+
+type redisReply struct {
+	ok    bool
+	retry time.Duration
+	err   error
+}
+
+// Pipelining bounds.
+const (
+	// redisFlushers is how many pipelines may be in flight at once.
+	redisFlushers = 4
+	// redisBatch is the most checks one pipeline carries.
+	redisBatch = 128
+	// redisQueue bounds the checks waiting for a flusher; past it take
+	// fails at once (on_error applies) rather than queueing without end.
+	redisQueue = 4096
+)
+
+func newRedisCounter(client redis.Cmdable, timeout time.Duration, now func() time.Time) *redisCounter {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return &redisCounter{client: client, timeout: timeout, now: now, id: hex.EncodeToString(b[:])}
+	return &redisCounter{client: client, timeout: timeout, now: now, id: hex.EncodeToString(b[:]),
+		queue: make(chan *redisTake, redisQueue)}
 }
+
+// errQueueFull is a check refused because too many wait for Redis.
+var errQueueFull = errors.New("too many rate-limit checks waiting for redis")
 
 func (c *redisCounter) take(ctx context.Context, key string, n, max int) (bool, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -78,13 +115,94 @@ func (c *redisCounter) take(ctx context.Context, key string, n, max int) (bool, 
 		now = strconv.FormatInt(c.now().UnixMilli(), 10)
 	}
 	member := c.id + ":" + strconv.FormatUint(c.seq.Add(1), 36) + ":"
-	res, err := slidingLogScript.Run(ctx, c.client, []string{keyPrefix + key},
-		now, window.Milliseconds(), max, n, member).Int64Slice()
-	if err != nil {
-		return false, 0, err
+	t := &redisTake{key: keyPrefix + key, args: []any{now, window.Milliseconds(), max, n, member}, done: make(chan redisReply, 1)}
+	select {
+	case c.queue <- t:
+	default:
+		return false, 0, errQueueFull
 	}
-	if len(res) != 2 {
-		return false, 0, errors.New("rate limit script: unexpected reply")
+	select {
+	case r := <-t.done:
+		return r.ok, r.retry, r.err
+	case <-ctx.Done():
+		return false, 0, fmt.Errorf("redis: %w", ctx.Err())
 	}
-	return res[0] == 1, time.Duration(res[1]) * time.Millisecond, nil
+}
+
+// run sends the queued checks until ctx is done.
+func (c *redisCounter) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range redisFlushers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.flushLoop(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+func (c *redisCounter) flushLoop(ctx context.Context) {
+	batch := make([]*redisTake, 0, redisBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case t := <-c.queue:
+			batch = append(batch, t)
+		}
+	drain:
+		for len(batch) < redisBatch {
+			select {
+			case t := <-c.queue:
+				batch = append(batch, t)
+			default:
+				break drain
+			}
+		}
+		c.flush(ctx, batch)
+	}
+}
+
+// flush runs one pipeline of EVALSHA, and EVAL for the scripts Redis does
+// not hold (the first call, or after a restart), and answers each check.
+func (c *redisCounter) flush(ctx context.Context, batch []*redisTake) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	defer cancel()
+	cmds := make([]*redis.Cmd, len(batch))
+	_, _ = c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range batch {
+			cmds[i] = slidingLogScript.EvalSha(ctx, p, []string{t.key}, t.args...)
+		}
+		return nil
+	})
+	var retry []int
+	for i, cmd := range cmds {
+		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		_, _ = c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, i := range retry {
+				cmds[i] = slidingLogScript.Eval(ctx, p, []string{batch[i].key}, batch[i].args...)
+			}
+			return nil
+		})
+	}
+	for i, t := range batch {
+		t.done <- reply(cmds[i])
+	}
+}
+
+func reply(cmd *redis.Cmd) redisReply {
+	res, err := cmd.Int64Slice()
+	switch {
+	case err != nil:
+		return redisReply{err: err}
+	case len(res) != 2:
+		return redisReply{err: errors.New("rate limit script: unexpected reply")}
+	}
+	return redisReply{ok: res[0] == 1, retry: time.Duration(res[1]) * time.Millisecond}
 }

@@ -120,7 +120,7 @@ func TestRedisCounter(t *testing.T) {
 	rs := storetest.Start(t)
 	client := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	t.Cleanup(func() { _ = client.Close() })
-	testSlidingWindow(t, func(now func() time.Time) counter { return newRedisCounter(client, time.Second, now) })
+	testSlidingWindow(t, func(now func() time.Time) counter { return runningRedisCounter(t, client, time.Second, now) })
 }
 
 // Keys expire a window after the last admission, so Redis does not fill
@@ -129,7 +129,7 @@ func TestRedisCounterKeysExpire(t *testing.T) {
 	rs := storetest.Start(t)
 	client := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	t.Cleanup(func() { _ = client.Close() })
-	c := newRedisCounter(client, time.Second, nil) // Redis's own clock
+	c := runningRedisCounter(t, client, time.Second, nil) // Redis's own clock
 	if ok, _, err := c.take(context.Background(), "k", 1, 5); !ok || err != nil {
 		t.Fatalf("take = %t, %v; want admitted", ok, err)
 	}
@@ -144,7 +144,7 @@ func TestRedisCounterDown(t *testing.T) {
 	rs := storetest.Start(t)
 	client := redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { _ = client.Close() })
-	c := newRedisCounter(client, 200*time.Millisecond, nil)
+	c := runningRedisCounter(t, client, 200*time.Millisecond, nil)
 	rs.Stop()
 	start := time.Now()
 	_, _, err := c.take(context.Background(), "k", 1, 5)
@@ -153,5 +153,56 @@ func TestRedisCounterDown(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("take took %s with Redis stopped; want about the 200ms timeout", d)
+	}
+}
+
+// runningRedisCounter is a redisCounter whose flushers run until the test
+// ends.
+func runningRedisCounter(t *testing.T, client redis.Cmdable, timeout time.Duration, now func() time.Time) *redisCounter {
+	c := newRedisCounter(client, timeout, now)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return c
+}
+
+// Concurrent checks share pipelines and each gets its own answer: exactly
+// max of them are admitted.
+func TestRedisCounterPipelinedConcurrent(t *testing.T) {
+	rs := storetest.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	t.Cleanup(func() { _ = client.Close() })
+	c := runningRedisCounter(t, client, 5*time.Second, nil)
+	const n, max = 300, 120
+	var wg sync.WaitGroup
+	results := make(chan bool, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, _, err := c.take(context.Background(), "shared", 1, max)
+			if err != nil {
+				t.Errorf("take: %v", err)
+			}
+			results <- ok
+		}()
+	}
+	wg.Wait()
+	close(results)
+	admitted := 0
+	for ok := range results {
+		if ok {
+			admitted++
+		}
+	}
+	if admitted != max {
+		t.Errorf("%d of %d concurrent checks admitted; want exactly %d", admitted, n, max)
 	}
 }
