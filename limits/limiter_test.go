@@ -361,3 +361,31 @@ func TestRedisOnError(t *testing.T) {
 }
 
 var _ redis.Scripter = (*redis.Client)(nil)
+
+// WebSocket operations: each subscribe/start payload is checked like an
+// HTTP request of one operation, and counts against the rate limit.
+func TestAdmitOperation(t *testing.T) {
+	l, _ := newTestLimiter(t, testYAML, newFakeClock())
+	r := httptest.NewRequest(http.MethodGet, "/v1/graphql", nil)
+	s := session("user", "x-hasura-user-id", "ws")
+	for _, tt := range []struct {
+		payload, want string
+	}{
+		{`{"query":"subscription { a { b { c { d } } } }"}`, CodeDepthLimit},
+		{`{"query":"subscription { __schema { types { name } } }"}`, CodeIntrospection},
+		{`{"query":"subscription S { a { b } }","operationName":"S","variables":{}}`, ""},
+		{`"not an object"`, CodeBadRequest},
+		{`{"query":"subscription { a { b } }"}`, ""},
+		{`{"query":"subscription { a { b } }"}`, ""},
+		{`{"query":"subscription { a { b } }"}`, CodeRateLimit}, // the 4th admitted-shape operation of user ws
+	} {
+		ref := l.AdmitOperation(r, s, []byte(tt.payload))
+		got := ""
+		if ref != nil {
+			got = ref.Code
+		}
+		if got != tt.want {
+			t.Errorf("AdmitOperation(%s) = %q; want %q", tt.payload, got, tt.want)
+		}
+	}
+}
