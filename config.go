@@ -30,6 +30,10 @@ type fileConfig struct {
 	APILimits limits.Config `yaml:"api_limits"`
 	// Introspection is Hasura's graphql_schema_introspection metadata.
 	Introspection limits.IntrospectionConfig `yaml:"graphql_schema_introspection"`
+	// MetadataDir, when set, is a Hasura metadata directory whose
+	// api_limits.yaml and graphql_schema_introspection.yaml are read in
+	// place of those sections (limits.LoadMetadataDir).
+	MetadataDir string `yaml:"metadata_dir"`
 }
 
 // logConfig is the `log:` section.
@@ -102,6 +106,9 @@ func parseConfig(data []byte, getenv func(string) string) (*fileConfig, error) {
 		}
 	}
 	if err := applyEnv(&cfg, getenv); err != nil {
+		return nil, err
+	}
+	if err := loadMetadataDir(&cfg); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(); err != nil {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -81,5 +83,57 @@ redis:
 	}
 	if got := strings.Join(l.Roles(cfg.Introspection), ","); got != "anonymous,user" {
 		t.Errorf("Roles = %q; want anonymous,user", got)
+	}
+}
+
+// metadata_dir reads Hasura's own metadata files.
+func TestLimitsMetadataDir(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := `
+upstream: {url: "http://127.0.0.1:8080", admin_secret: "s3cret"}
+auth:
+  jwt_secret: {type: HS256, key: "0123456789abcdef0123456789abcdef"}
+metadata_dir: ` + strconv.Quote(dir) + "\n"
+	// As the Hasura CLI exports them.
+	write("api_limits.yaml", "disabled: false\ndepth_limit:\n  global: 5\n  per_role:\n    user: 3\nrate_limit:\n  global:\n    max_reqs_per_min: 100\n    unique_params: IP\n")
+	write("graphql_schema_introspection.yaml", "disabled_for_roles:\n  - anonymous\n")
+	cfg, err := parseConfig([]byte(base), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := cfg.APILimits; l.DepthLimit == nil || *l.DepthLimit.Global != 5 || l.DepthLimit.PerRole["user"] != 3 || !l.RateLimit.Global.UniqueParams.IP {
+		t.Errorf("api_limits from metadata_dir = %+v", l)
+	}
+	if got := cfg.Introspection.DisabledForRoles; len(got) != 1 || got[0] != "anonymous" {
+		t.Errorf("disabled_for_roles = %v; want [anonymous]", got)
+	}
+
+	for _, tt := range []struct {
+		name, extra, file, body, want string
+	}{
+		{"both inline and in the directory", "api_limits: {depth_limit: {global: 2}}\n", "", "", "api_limits: also in metadata_dir (api_limits.yaml); keep one"},
+		{"unknown key in the file", "", "api_limits.yaml", "depth_limits: {global: 2}\n", "metadata_dir: api_limits.yaml: yaml: unmarshal errors:\n  line 1: field depth_limits not found"},
+		{"file values are validated", "", "api_limits.yaml", "node_limit: {global: 0}\n", "api_limits.node_limit.global: must be between 1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.file != "" {
+				write(tt.file, tt.body)
+			}
+			_, err := parseConfig([]byte(base+tt.extra), noEnv)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v; want one containing %q", err, tt.want)
+			}
+		})
+	}
+	// A directory without the files leaves the sections as they are.
+	empty := strings.Replace(base, strconv.Quote(dir), strconv.Quote(t.TempDir()), 1)
+	if cfg, err := parseConfig([]byte(empty+"api_limits: {depth_limit: {global: 2}}\n"), noEnv); err != nil || *cfg.APILimits.DepthLimit.Global != 2 {
+		t.Errorf("empty metadata_dir: %v; want the inline section kept", err)
 	}
 }
