@@ -37,6 +37,8 @@ FUZZ_TARGETS := \
 	./auth:FuzzPostgresArray \
 	./auth:FuzzRefreshAfter \
 	./auth:FuzzSecretEqual \
+	./limits:FuzzAnalyse \
+	./limits:FuzzParseBody \
 	./proxy:FuzzConnectionInit \
 	./proxy:FuzzProxyHeaders \
 	./proxy:FuzzTypeScanner
@@ -48,6 +50,7 @@ REQUIRED_TEST_PKGS := \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/auth \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/proxy \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/metrics \
+	github.com/hasura-auth-proxy/hasura-auth-proxy/limits \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/store
 
 GO_FILES = $(shell find . -name '*.go' -not -path './e2e/node_modules/*' -not -path './bin/*' -not -path './.git/*')
