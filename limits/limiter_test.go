@@ -389,3 +389,38 @@ func TestAdmitOperation(t *testing.T) {
 		}
 	}
 }
+
+// unique_params: IP is the TCP peer, or behind a trusted proxy the
+// right-most untrusted X-Forwarded-For entry.
+func TestRateLimitClientIP(t *testing.T) {
+	f := decode(t, "api_limits:\n  rate_limit:\n    global: {max_reqs_per_min: 1, unique_params: IP}\n")
+	trusted, err := proxy.ParseTrustedProxies("server.trusted_proxies", []string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := New(Options{Config: f.APILimits, Store: store.DefaultConfig(), TrustedProxies: trusted, Now: newFakeClock().now})
+	body := []byte(`{"query":"{ a }"}`)
+	req := func(peer, xff string) *http.Request {
+		r := post("/v1/graphql", "", peer)
+		if xff != "" {
+			r.Header.Set("X-Forwarded-For", xff)
+		}
+		return r
+	}
+	for _, tt := range []struct {
+		name, peer, xff string
+		refused         bool
+	}{
+		{"first client behind the balancer", "127.0.0.1", "203.0.113.1", false},
+		{"same client, another balancer", "127.0.0.2", "203.0.113.1", true},
+		{"another client", "127.0.0.1", "203.0.113.2", false},
+		{"a client cannot pick its address left of the balancer's entry", "127.0.0.1", "198.51.100.9, 203.0.113.2", true},
+		{"an untrusted peer's X-Forwarded-For is ignored", "192.0.2.7", "203.0.113.3", false},
+		{"so that peer is one client", "192.0.2.7", "203.0.113.4", true},
+	} {
+		ref := l.AdmitHTTP(req(tt.peer, tt.xff), body, session("viewer"))
+		if (ref != nil) != tt.refused {
+			t.Errorf("%s: refusal %+v; want refused %t", tt.name, ref, tt.refused)
+		}
+	}
+}
