@@ -39,6 +39,8 @@ FUZZ_TARGETS := \
 	./auth:FuzzPostgresArray \
 	./auth:FuzzRefreshAfter \
 	./auth:FuzzSecretEqual \
+	./limits:FuzzAnalyse \
+	./limits:FuzzParseBody \
 	./proxy:FuzzConnectionInit \
 	./proxy:FuzzCORSOrigin \
 	./proxy:FuzzProxyHeaders \
@@ -53,6 +55,7 @@ REQUIRED_TEST_PKGS := \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/auth \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/proxy \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/metrics \
+	github.com/hasura-auth-proxy/hasura-auth-proxy/limits \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/store \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/revocation
 

@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/limits"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/revocation"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/store"
@@ -28,6 +29,14 @@ type fileConfig struct {
 	Redis store.Config `yaml:"redis"`
 	// ClerkWebhook receives Clerk's session and user events (revocation).
 	ClerkWebhook revocation.Config `yaml:"clerk_webhook"`
+	// APILimits is Hasura EE's api_limits object (limits package).
+	APILimits limits.Config `yaml:"api_limits"`
+	// Introspection is Hasura's graphql_schema_introspection metadata.
+	Introspection limits.IntrospectionConfig `yaml:"graphql_schema_introspection"`
+	// MetadataDir, when set, is a Hasura metadata directory whose
+	// api_limits.yaml and graphql_schema_introspection.yaml are read in
+	// place of those sections (limits.LoadMetadataDir).
+	MetadataDir string `yaml:"metadata_dir"`
 }
 
 // logConfig is the `log:` section.
@@ -135,6 +144,9 @@ func parseConfigLookup(data []byte, lookup func(string) (string, bool)) (*fileCo
 	}
 	getenv := func(k string) string { v, _ := lookup(k); return v }
 	if err := applyEnv(&cfg, getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if err := loadMetadataDir(&cfg); err != nil {
 		errs = append(errs, err)
 	}
 	for _, e := range splitErrorValues(cfg.validate()) {
@@ -405,7 +417,8 @@ func applyEnv(c *fileConfig, getenv func(string) string) error {
 
 func (c *fileConfig) validate() error {
 	var errs []error
-	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.WebSocket.Validate(), c.Auth.Validate(), c.Redis.Validate())
+	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.WebSocket.Validate(), c.Auth.Validate(), c.Redis.Validate(),
+		c.APILimits.Validate(), c.Introspection.Validate())
 	errs = append(errs, c.ClerkWebhook.Validate())
 	if p := c.ClerkWebhook.Path; p != "" && p == c.Server.WebhookPath {
 		errs = append(errs, errors.New("clerk_webhook.path: must differ from server.webhook_path"))

@@ -337,7 +337,7 @@ auth:
 log:
   level: info
   format: console
-`, o.cmd, o.listen, o.opsListen, demoWebhook, hasuraURL, issuerURL+"/.well-known/jwks.json", issuerURL, demoAZP)
+`, o.cmd, o.listen, o.opsListen, demoWebhook, hasuraURL, issuerURL+"/.well-known/jwks.json", issuerURL, demoAZP) + demoLimitsYAML
 }
 
 // demoAddrs are the proxy's bound addresses.
@@ -1059,6 +1059,7 @@ func printDemo(w io.Writer, t demoText) {
 	p("  (echo '%s'; echo '%s'; sleep 4) | websocat --protocol %s %s\n", initMsg,
 		`{"type":"subscribe","id":"1","payload":{"query":"subscription { session }"}}`, protoTransportWS, wsURL)
 	p("  # => {\"type\":\"connection_ack\"}, then %d x {\"type\":\"next\",\"id\":\"1\",\"payload\":{\"data\":{\"session\":{...}}}}, then {\"type\":\"complete\",\"id\":\"1\"}\n\n", 3)
+	p("%s", demoLimitsSteps(t))
 	printDemoSignOut(p, t)
 	p("The proxy's log follows on stderr, one line per request with its decision and reason; metrics: %s/metrics\n\n", t.ops)
 	p("%s\n", demoDone)

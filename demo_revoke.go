@@ -100,7 +100,7 @@ func demoClerkYAML(w *demoClerkWebhook) string {
 
 // printDemoSignOut is the demo's revocation step.
 func printDemoSignOut(p func(string, ...any), t demoText) {
-	p("7. Sign-out: Clerk's signed webhook revokes the session at once (docs/revocation.md). Keep a subscription of\n")
+	p("9. Sign-out: Clerk's signed webhook revokes the session at once (docs/revocation.md). Keep a subscription of\n")
 	p("   step 6 open (a longer sleep), then let the token issuer, playing Clerk, send session.ended for $TOKEN:\n\n")
 	p("  curl -s -X POST %s/sign-out -H \"Authorization: Bearer $TOKEN\"\n", t.issuer)
 	p("  # => {\"proxy_status\":200,\"session_ended\":\"sess_...\"}\n")

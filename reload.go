@@ -29,6 +29,13 @@ type reloadSource struct {
 	load    func() (*fileConfig, error)
 }
 
+// processState is built once per process and shared by every generation.
+// Its zero value (no revocations, no limits) is valid.
+type processState struct {
+	revocations auth.Revocations
+	limits      proxy.Limits
+}
+
 // generation is the client handler built from one configuration, with the
 // authenticator it owns. A reload builds a new one beside the old; the old
 // keeps serving the requests and WebSockets it already has.
@@ -45,15 +52,16 @@ type generation struct {
 // newGeneration builds the authenticator and the client handler of cfg. It
 // does no network I/O; start begins the key refresh.
 //
-// rev is the process's revocation set (nil: none); it outlives every
-// generation, so a reload never forgets a revoked session.
-func newGeneration(cfg *fileConfig, log *zap.Logger, m *metrics.Metrics, rev auth.Revocations) (*generation, error) {
+// state is what the process builds once and every generation shares: the
+// revocation set (a reload never forgets a revoked session) and the API
+// limits with their counters (a reload never resets a rate window).
+func newGeneration(cfg *fileConfig, log *zap.Logger, m *metrics.Metrics, state processState) (*generation, error) {
 	authn, err := auth.New(auth.Options{
 		Config:      cfg.Auth,
 		AdminSecret: cfg.Upstream.AdminSecret,
 		Logger:      log.Named("auth"),
 		Metrics:     m,
-		Revocations: rev,
+		Revocations: state.revocations,
 	})
 	if err != nil {
 		return nil, err
@@ -71,7 +79,8 @@ func newGeneration(cfg *fileConfig, log *zap.Logger, m *metrics.Metrics, rev aut
 		CORS:           cfg.Server.CORS(),
 		TrustedProxies: cfg.Server.Trusted(),
 		AdminThrottle:  cfg.Server.AdminSecretThrottle,
-		Revocations:    rev,
+		Revocations:    state.revocations,
+		Limits:         state.limits,
 	})
 	if err != nil {
 		return nil, err
@@ -126,8 +135,8 @@ type reloader struct {
 	// keysTimeout bounds the wait for the new key sets; zero means
 	// reloadKeysTimeout.
 	keysTimeout time.Duration
-	// revocations is handed to every new generation (nil: none).
-	revocations auth.Revocations
+	// state is handed to every new generation.
+	state processState
 
 	mu      sync.Mutex
 	retired []*generation // older generations that may still hold WebSockets
@@ -150,7 +159,7 @@ func (rl *reloader) reload(ctx context.Context) {
 	}
 	var g *generation
 	if err == nil {
-		g, err = newGeneration(cfg, rl.log, rl.metrics, rl.revocations)
+		g, err = newGeneration(cfg, rl.log, rl.metrics, rl.state)
 	}
 	if err == nil {
 		// A new authenticator starts without keys: it takes over only once
@@ -259,5 +268,10 @@ func keepRestartOnly(old, cfg *fileConfig) []string {
 	// The revocation set, its Redis subscription and the Clerk webhook
 	// endpoint are built once.
 	keep("clerk_webhook", !reflect.DeepEqual(cfg.ClerkWebhook, old.ClerkWebhook), func() { cfg.ClerkWebhook = old.ClerkWebhook })
+	// API limits and their rate counters are built once, so a reload
+	// cannot reset a window.
+	keep("api_limits", !reflect.DeepEqual(cfg.APILimits, old.APILimits), func() { cfg.APILimits = old.APILimits })
+	keep("graphql_schema_introspection", !reflect.DeepEqual(cfg.Introspection, old.Introspection), func() { cfg.Introspection = old.Introspection })
+	keep("metadata_dir", cfg.MetadataDir != old.MetadataDir, func() { cfg.MetadataDir = old.MetadataDir })
 	return kept
 }

@@ -297,7 +297,7 @@ func TestReloadRefusedWithoutKeys(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
-	gen, err := newGeneration(cfg, log, m, nil)
+	gen, err := newGeneration(cfg, log, m, processState{})
 	if err != nil {
 		t.Fatal(err)
 	}

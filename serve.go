@@ -80,16 +80,22 @@ func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Wri
 		return err
 	}
 	defer revoked.close()
+	apiLimits, runLimits, closeLimits, err := newLimits(cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer closeLimits()
 	build := readBuildInfo()
 	metrics.RegisterBuildInfo(reg, build.Version, build.revisionLabel(), build.GoVersion)
-	gen, err := newGeneration(cfg, log, m, revoked.set)
+	state := processState{revocations: revoked.set, limits: apiLimits}
+	gen, err := newGeneration(cfg, log, m, state)
 	if err != nil {
 		return err
 	}
 	live := &liveHandler{}
 	live.cur.Store(gen)
 	rl := &reloader{live: live, load: reloads.load, log: log, mainLog: mainLog, metrics: m, now: time.Now,
-		revocations: revoked.set}
+		state: state}
 	m.ConfigLoaded(time.Now())
 	// A revocation closes the sockets of every generation, retired ones
 	// included.
@@ -127,10 +133,14 @@ func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Wri
 	defer cancelRun()
 	var wg sync.WaitGroup
 	gen.start()
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		revoked.run(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		runLimits(runCtx)
 	}()
 	go func() {
 		defer wg.Done()

@@ -166,6 +166,9 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	r := v.check(ctx, header)
 	r.location = loc
 	r.role = *role
+	if r.session != nil {
+		r.limits = describeLimits(cfg, r.session)
+	}
 	r.print(stdout, token, time.Now())
 	if r.err != nil {
 		return exitCode(1)
@@ -316,6 +319,8 @@ type verifyResult struct {
 
 	location string
 	role     string
+	// limits describes the API limits of the session's role ("" if none).
+	limits string
 }
 
 // check authenticates h as the proxy does, then sends it through the
@@ -375,6 +380,9 @@ func (r *verifyResult) print(w io.Writer, token string, now time.Time) {
 		p("  role: %s\n", s.Role)
 		if !s.Exp.IsZero() {
 			p("  session ends at exp: %s (%s)\n", s.Exp.UTC().Format(time.RFC3339), relativeTime(s.Exp, now))
+		}
+		if r.limits != "" {
+			p("  api limits: %s\n", r.limits)
 		}
 		p("\nheaders sent to Hasura (client headers other than x-hasura-* are forwarded as they are):\n")
 		for _, line := range sentHeaders(r.sent) {

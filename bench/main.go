@@ -52,6 +52,10 @@ type options struct {
 	maxForeign float64
 	// proxyGOGC, when set, is the GOGC of the proxy processes only.
 	proxyGOGC string
+	// limits runs the API-limits scenario (limits.go).
+	limits bool
+	// only, when set, runs that scenario alone.
+	only string
 }
 
 func main() {
@@ -75,6 +79,8 @@ func main() {
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	fs.Float64Var(&o.maxForeign, "max-foreign", 0.15, "repeat a run (once) when other processes took more than this share of the CPU")
 	fs.StringVar(&o.proxyGOGC, "proxy-gogc", "", "GOGC for the proxy processes only (empty: inherit)")
+	fs.StringVar(&o.only, "only", "", "run only this scenario (reused-token, 5000-tokens, no-cache, latency, limits)")
+	fs.BoolVar(&o.limits, "limits", true, "also measure the proxy with API limits (in memory and in Redis) against the proxy without")
 	_ = fs.Parse(os.Args[1:])
 
 	if role != "" {
@@ -187,6 +193,10 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		return err
 	}
 	procs = append(procs, pxRevoked)
+	pxLimits, pxRedis, err := startLimitsTargets(ctx, o, bin, dir, up.url(), jwksURL, &procs, stdout)
+	if err != nil {
+		return err
+	}
 
 	rep := &report{Machine: machine(), Settings: settings(o)}
 	fmt.Fprintf(stdout, "machine: %d CPUs, %s, %s\n", rep.Machine.NProc, rep.Machine.CPU, rep.Machine.GoVersion)
@@ -208,6 +218,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	runOne := func(round int, scenario, target string, p *proc, ntokens, rate int) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if o.only != "" && scenario != o.only {
+			return nil
 		}
 		for _, q := range procs {
 			if err := q.exited(); err != nil {
@@ -306,6 +319,18 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		for _, t := range order(round, tgProxy, tgProxyRevoked) {
 			if err := runOne(round, scRevoked, t, byName[t], 1, 0); err != nil {
 				return err
+			}
+		}
+		if pxLimits != nil {
+			byName[tgLimitsMem], byName[tgLimitsRedis] = pxLimits, pxRedis
+			targets := []string{tgProxy, tgLimitsMem}
+			if pxRedis != nil {
+				targets = append(targets, tgLimitsRedis)
+			}
+			for _, t := range order(round, targets...) {
+				if err := runOne(round, scLimits, t, byName[t], 1, 0); err != nil {
+					return err
+				}
 			}
 		}
 	}

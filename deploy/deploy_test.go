@@ -141,6 +141,8 @@ func sampleEnv(entries []envEntry) map[string]string {
 			env[e.Name] = e.Value
 		case e.Name == "CLERK_FRONTEND_API":
 			env[e.Name] = "sample-app-00.clerk.accounts.dev"
+		case strings.HasSuffix(e.Name, "_REDIS_URL"):
+			env[e.Name] = "redis://redis:6379/0"
 		default:
 			env[e.Name] = "sample-" + strings.ToLower(strings.ReplaceAll(e.Name, "_", "-")) + "-0123456789abcdef0123456789abcdef"
 		}

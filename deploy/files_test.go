@@ -113,6 +113,7 @@ type composeNetwork struct {
 
 type composeService struct {
 	Image           string                       `yaml:"image"`
+	Profiles        []string                     `yaml:"profiles"`
 	Build           *composeBuild                `yaml:"build"`
 	Restart         string                       `yaml:"restart"`
 	User            string                       `yaml:"user"`

@@ -168,6 +168,8 @@ type Options struct {
 	// Revocations, when not nil, is asked again once a WebSocket is
 	// registered for CloseSessions (wsrevoke.go).
 	Revocations auth.Revocations
+	// Limits, when not nil, enforces API limits (limits.go).
+	Limits Limits
 }
 
 // Handler authenticates and forwards requests to Hasura. It is safe for
@@ -395,6 +397,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.session = s
+	if h.opts.Limits != nil {
+		admitted, release := h.admitLimits(x, r)
+		if admitted == nil {
+			return
+		}
+		defer release()
+		r = admitted
+	}
 	h.rp.ServeHTTP(x, r)
 }
 
@@ -738,6 +748,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		h.metrics.UpstreamError(metrics.UpstreamCanceled)
 		x.upErr = "client body malformed or cut off"
 		writeJSONError(x, http.StatusBadRequest, errorBody(x.fam, "bad-request", "the request body could not be read"))
+	case h.timeLimitError(x, r):
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads an answer.
 		h.metrics.UpstreamError(metrics.UpstreamCanceled)

@@ -551,6 +551,9 @@ type wsConn struct {
 	pending   bool
 	userKey   string
 
+	// upgrade is the upgrade request, for API limits (limits.go).
+	upgrade *http.Request
+
 	// cliWrite serializes data messages to the client: the Hasura -> client
 	// relay holds it for each message; stop takes it to send the legacy
 	// connection_error. cliDirty (guarded by it): a message was left
@@ -672,6 +675,7 @@ func (c *wsConn) run(r *http.Request, cli *websocket.Conn) {
 	// The init deadline is set before the conn is published, so the
 	// deadline of a later stop always overrides it.
 	_ = cli.NetConn().SetReadDeadline(time.Now().Add(c.p.cfg.InitTimeout))
+	c.upgrade = r
 	c.mu.Lock()
 	c.cli = cli
 	c.mu.Unlock()

@@ -57,10 +57,22 @@ func (c *wsConn) relayClientMessage(up upstreamWriter, mt int, r io.Reader) *wsC
 	sc.reset()
 	m := &msgBuffer{budget: c.p.budget}
 	defer m.free()
-	err := m.fill(r, int(min(c.p.cfg.TypePrefixBytes, c.p.cfg.MaxMessageBytes)), func(p []byte) bool {
+	limit := int(min(c.p.cfg.TypePrefixBytes, c.p.cfg.MaxMessageBytes))
+	typeKnown := func(p []byte) bool {
 		sc.feed(p)
 		return sc.first != typeUnknown
-	})
+	}
+	if c.limitsApply() {
+		// API limits judge the whole operation before any of it reaches
+		// Hasura: the message is held whole, bounded by max_message_bytes
+		// (gorilla's read limit) and the buffer budget like any other.
+		limit = int(c.p.cfg.MaxMessageBytes) + 1
+		typeKnown = func(p []byte) bool {
+			sc.feed(p)
+			return false
+		}
+	}
+	err := m.fill(r, limit, typeKnown)
 	switch {
 	case err == io.EOF:
 		return c.relayWhole(up, mt, m.buf)
@@ -136,6 +148,9 @@ func (c *wsConn) relayWhole(up upstreamWriter, mt int, data []byte) *wsCause {
 			return tooManyInits()
 		}
 		return nil
+	}
+	if refused, cause := c.admitOperation(data); refused {
+		return cause
 	}
 	_ = up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
 	if err := up.WriteMessage(mt, data); err != nil {

@@ -250,6 +250,7 @@ type wsStageConfig struct {
 	autoOff  bool
 	// revocations is given to the authenticator and the proxy.
 	revocations auth.Revocations
+	limits      Limits
 }
 
 func newWSStage(t *testing.T, opts ...wsStageOpt) *wsStage {
@@ -282,7 +283,7 @@ func newWSStage(t *testing.T, opts ...wsStageOpt) *wsStage {
 		sc.upstream(&uc)
 	}
 	h, err := New(Options{Upstream: uc, MaxBodyBytes: 1 << 20, ErrorStatus: "hasura", Auth: a,
-		Logger: log.Named("proxy"), Metrics: m, WebSocket: sc.ws, Revocations: sc.revocations})
+		Logger: log.Named("proxy"), Metrics: m, WebSocket: sc.ws, Revocations: sc.revocations, Limits: sc.limits})
 	if err != nil {
 		t.Fatal(err)
 	}
