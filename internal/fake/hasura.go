@@ -33,8 +33,8 @@ const (
 	Drop               // close the connection without an answer
 )
 
-// maxRecords bounds the requests a Hasura keeps (the latest); Count stays
-// exact.
+// maxRecords is how many requests and sockets a Hasura keeps by default
+// (the latest); Count stays exact.
 const maxRecords = 4096
 
 // HasuraOption configures a [Hasura].
@@ -73,6 +73,11 @@ func WithEvents(n int, interval time.Duration) HasuraOption {
 // (every interval) until the client stops them.
 func WithLiveOperation(name string) HasuraOption { return func(h *Hasura) { h.live = name } }
 
+// WithRecordLimit keeps the latest n requests and sockets instead of 4096;
+// 0 keeps none (a long-running demo), and bodies are then discarded
+// unread beyond 1 MiB. Count stays exact.
+func WithRecordLimit(n int) HasuraOption { return func(h *Hasura) { h.limit = max(n, 0) } }
+
 // WithResponder lets f answer HTTP requests after they are recorded; when
 // it returns false the stand-in answers as usual.
 func WithResponder(f func(http.ResponseWriter, *http.Request) bool) HasuraOption {
@@ -99,6 +104,7 @@ type Hasura struct {
 	events       int
 	interval     time.Duration
 	live         string
+	limit        int
 	responder    func(http.ResponseWriter, *http.Request) bool
 	srv          *server
 	done         chan struct{}
@@ -124,6 +130,7 @@ func NewHasura(opts ...HasuraOption) *Hasura {
 	h := &Hasura{
 		header:  http.Header{},
 		events:  1,
+		limit:   maxRecords,
 		done:    make(chan struct{}),
 		arrived: make(chan struct{}, 64),
 		gate:    make(chan struct{}),
@@ -202,8 +209,8 @@ func (h *Hasura) Release() {
 	h.mu.Unlock()
 }
 
-// Requests returns the requests received so far (the latest 4096), oldest
-// first.
+// Requests returns the requests received so far (the latest 4096, or as
+// WithRecordLimit says), oldest first.
 func (h *Hasura) Requests() []Request {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -240,12 +247,19 @@ func (h *Hasura) serve(w http.ResponseWriter, r *http.Request) {
 		h.serveWebSocket(w, r)
 		return
 	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	var body []byte
+	if h.limit > 0 {
+		body, _ = io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	} else {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+	}
 	h.mu.Lock()
 	h.count++
-	h.reqs = append(h.reqs, Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
-	if len(h.reqs) > maxRecords {
-		h.reqs = append(h.reqs[:0:0], h.reqs[len(h.reqs)-maxRecords:]...)
+	if h.limit > 0 {
+		h.reqs = append(h.reqs, Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+		if len(h.reqs) > h.limit {
+			h.reqs = append(h.reqs[:0:0], h.reqs[len(h.reqs)-h.limit:]...)
+		}
 	}
 	mode, gate := h.mode, h.gate
 	h.mu.Unlock()

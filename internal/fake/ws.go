@@ -90,9 +90,11 @@ func (h *Hasura) track(c *websocket.Conn, s *Socket) bool {
 		return false
 	}
 	h.conns[c] = struct{}{}
-	h.sockets = append(h.sockets, s)
-	if len(h.sockets) > maxRecords {
-		h.sockets = append(h.sockets[:0:0], h.sockets[len(h.sockets)-maxRecords:]...)
+	if h.limit > 0 {
+		h.sockets = append(h.sockets, s)
+		if len(h.sockets) > h.limit {
+			h.sockets = append(h.sockets[:0:0], h.sockets[len(h.sockets)-h.limit:]...)
+		}
 	}
 	h.wg.Add(1)
 	return true
