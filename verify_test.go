@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -124,20 +123,13 @@ func TestVerify(t *testing.T) {
 	f := newVerifyFixture(t)
 	cfg := f.config(t, "config.yaml", "", "", "")
 	cookieCfg := f.config(t, "cookie.yaml", "", "    header: {type: Cookie, name: __session}\n", "")
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "down", http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(down.Close)
-	downCfg := f.config(t, "down.yaml", down.URL, "", "")
-	hangRelease := make(chan struct{})
-	hang := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hangRelease:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(func() { close(hangRelease); hang.Close() })
-	hangCfg := f.config(t, "hang.yaml", hang.URL, "", "")
+	// JWKS servers that fail: an error, and no answer at all.
+	down := fake.StartClerk(t, fake.WithKey(f.issuer.Signer()))
+	down.SetAnswer(fake.JWKSError)
+	downCfg := f.config(t, "down.yaml", down.JWKSURL(), "", "")
+	hang := fake.StartClerk(t, fake.WithKey(f.issuer.Signer()))
+	hang.SetAnswer(fake.JWKSHang)
+	hangCfg := f.config(t, "hang.yaml", hang.JWKSURL(), "", "")
 	badCfg := filepath.Join(f.dir, "bad.yaml")
 	if err := os.WriteFile(badCfg, []byte("auth:\n  jwt_secret: {jwk_url: 'ftp://x'}\n  unknown_key: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -222,7 +214,7 @@ func TestVerify(t *testing.T) {
 			// first failed fetch ends it, exit 2 (the -timeout message
 			// differs, so this also shows the timeout did not expire).
 			name: "keys unreachable: said at once, exit 2", args: []string{"-config", downCfg, good}, status: 2,
-			errOut: []string{"hasura-auth-proxy verify: keys could not be fetched from " + down.URL},
+			errOut: []string{"hasura-auth-proxy verify: keys could not be fetched from " + down.JWKSURL()},
 		},
 		{
 			name: "keys not loaded within -timeout", args: []string{"-config", hangCfg, "-timeout", "200ms", good}, status: 2,

@@ -260,6 +260,9 @@ func TestHasuraHTTP(t *testing.T) {
 	if h.Count() != before {
 		t.Errorf("healthz recorded: count %d; want %d", h.Count(), before)
 	}
+	if n := h.HealthChecks(); n != 2 {
+		t.Errorf("HealthChecks = %d; want 2", n)
+	}
 	if n := len(h.Requests()); n != h.Count() {
 		t.Errorf("%d requests kept; want %d", n, h.Count())
 	}

@@ -111,6 +111,7 @@ type Hasura struct {
 	closeOnce    sync.Once
 
 	healthy atomic.Bool
+	probes  atomic.Int64
 	arrived chan struct{}
 	subs    atomic.Int64
 
@@ -189,6 +190,10 @@ func (h *Hasura) Handler() http.Handler {
 // SetHealthy switches GET /healthz between 200 "OK" and 500 "ERROR".
 func (h *Hasura) SetHealthy(ok bool) { h.healthy.Store(ok) }
 
+// HealthChecks is the number of GET /healthz answered so far (none with
+// RecordHealthz: they count as requests then).
+func (h *Hasura) HealthChecks() int64 { return h.probes.Load() }
+
 // SetMode switches how HTTP requests are answered from now on.
 func (h *Hasura) SetMode(m Mode) {
 	h.mu.Lock()
@@ -236,6 +241,7 @@ func (h *Hasura) Count() int {
 
 func (h *Hasura) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/healthz" && !h.recordHealth && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		h.probes.Add(1)
 		if h.healthy.Load() {
 			_, _ = io.WriteString(w, "OK")
 			return
