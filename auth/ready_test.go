@@ -28,7 +28,7 @@ func TestWaitReady(t *testing.T) {
 		wantErr error // nil: ready
 	}{
 		{name: "static key is ready at once", cfg: hsConfig()},
-		{name: "jwk_url becomes ready after the first fetch", cfg: jwksConfig(keys.URL)},
+		{name: "jwk_url becomes ready after the first fetch", cfg: jwksConfig(keys.JWKSURL())},
 		{name: "jwk_url that never answers", cfg: jwksConfig(failing.URL), wantErr: ErrNoKeys},
 	}
 	for _, tt := range tests {

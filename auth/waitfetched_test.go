@@ -40,7 +40,7 @@ func TestWaitFetched(t *testing.T) {
 		timeout time.Duration // fetch_timeout; 0 keeps the default
 		want    []string      // substrings of the error; nil: no error
 	}{
-		{name: "keys", url: keys.URL},
+		{name: "keys", url: keys.JWKSURL()},
 		{name: "503", url: failing.URL + "/jwks?api_key=hidden-query", want: []string{"keys could not be fetched from " + failing.URL + "/jwks: ", "503"}},
 		{name: "no answer within fetch_timeout", url: hanging.URL + "/jwks", timeout: 200 * time.Millisecond,
 			want: []string{"keys could not be fetched from " + hanging.URL + "/jwks: "}},
