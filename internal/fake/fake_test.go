@@ -405,3 +405,41 @@ func TestCORS(t *testing.T) {
 		t.Errorf("preflight: %d %v, %d recorded; want 204 answered by the policy", resp.StatusCode, resp.Header, h.Count())
 	}
 }
+
+func TestHasuraIdleSubscriptions(t *testing.T) {
+	h := fake.StartHasura(t, fake.WithEvents(0, 0))
+	conn, _, err := (&websocket.Dialer{Subprotocols: []string{fake.ProtoTransportWS}}).Dial(h.WSURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	for _, m := range []string{`{"type":"connection_init"}`, `{"type":"subscribe","id":"1","payload":{}}`, `{"type":"subscribe","id":"2","payload":{}}`} {
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, b, err := conn.ReadMessage(); err != nil || !strings.Contains(string(b), "connection_ack") {
+		t.Fatalf("got %s, %v; want connection_ack", b, err)
+	}
+	waitFor := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(wait)
+		for h.Subscriptions() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("Subscriptions = %d; want %d", h.Subscriptions(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor(2)
+	if n := h.OpenSockets(); n != 1 {
+		t.Errorf("OpenSockets = %d; want 1", n)
+	}
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"complete","id":"1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(1)
+	_ = conn.Close()
+	waitFor(0)
+}

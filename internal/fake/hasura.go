@@ -63,8 +63,10 @@ func WithHasuraCORS() HasuraOption { return func(h *Hasura) { h.cors = true } }
 // being recorded, so readiness probes do not move the counts.
 func RecordHealthz() HasuraOption { return func(h *Hasura) { h.recordHealth = true } }
 
-// WithEvents sets how many events each subscription gets (default 1) and
-// the pause between them (default none).
+// WithEvents sets how many events each subscription gets before it
+// completes (default 1) and the pause between them (default none). With 0
+// a subscription gets no event and stays open until the client stops it
+// (idle subscriptions, as the benchmark holds).
 func WithEvents(n int, interval time.Duration) HasuraOption {
 	return func(h *Hasura) { h.events, h.interval = n, interval }
 }

@@ -44,6 +44,13 @@ func (h *Hasura) Sockets() []*Socket {
 // Subscriptions is the number of subscriptions running now.
 func (h *Hasura) Subscriptions() int64 { return h.subs.Load() }
 
+// OpenSockets is the number of WebSockets open now.
+func (h *Hasura) OpenSockets() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
 // wsMessage is a message of either protocol.
 type wsMessage struct {
 	Type    string          `json:"type"`
@@ -247,6 +254,10 @@ func (c *wsConn) emit(ctx context.Context, id string, live bool) {
 	kind := "next"
 	if c.sock.Protocol == ProtoLegacyWS {
 		kind = "data"
+	}
+	if c.hasura.events == 0 && !live {
+		<-ctx.Done() // idle until stopped
+		return
 	}
 	interval := c.hasura.interval
 	if interval <= 0 {
