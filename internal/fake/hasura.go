@@ -271,11 +271,13 @@ func (h *Hasura) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	mode, gate := h.mode, h.gate
 	h.mu.Unlock()
-	switch q := r.URL.Query(); {
-	case q.Get("hang") != "":
-		mode = Hang
-	case q.Get("slow") != "":
-		mode = Hold
+	if r.URL.RawQuery != "" {
+		switch q := r.URL.Query(); {
+		case q.Get("hang") != "":
+			mode = Hang
+		case q.Get("slow") != "":
+			mode = Hold
+		}
 	}
 	switch mode {
 	case Fail:
