@@ -54,12 +54,13 @@ type JWKSAnswer int
 
 // JWKS answers.
 const (
-	JWKSKeys      JWKSAnswer = iota // the published keys (the default)
-	JWKSError                       // HTTP 500
-	JWKSMalformed                   // 200 with truncated JSON
-	JWKSEmpty                       // 200 with {"keys":[]}
-	JWKSHuge                        // 200 with a valid 4 MiB document without keys
-	JWKSHang                        // no answer until the client gives up or Close
+	JWKSKeys        JWKSAnswer = iota // the published keys (the default)
+	JWKSError                         // HTTP 500
+	JWKSMalformed                     // 200 with truncated JSON
+	JWKSEmpty                         // 200 with {"keys":[]}
+	JWKSHuge                          // 200 with a valid 4 MiB document without keys
+	JWKSHang                          // no answer until the client gives up or Close
+	JWKSUnavailable                   // HTTP 503, as a load balancer in front answers
 )
 
 // TokenDefaults are what GET /token fills in for parameters it is not
@@ -343,6 +344,8 @@ func (c *Clerk) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	switch answer {
 	case JWKSError:
 		http.Error(w, "internal error", http.StatusInternalServerError)
+	case JWKSUnavailable:
+		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 	case JWKSMalformed:
 		_, _ = io.WriteString(w, `{"keys":[{"kty":"RSA","n":`)
 	case JWKSEmpty:

@@ -138,6 +138,7 @@ func TestClerkAnswers(t *testing.T) {
 	}{
 		{fake.JWKSKeys, 200, func(b string) bool { return strings.Contains(b, `"kid":"`+c.KID()+`"`) }},
 		{fake.JWKSError, 500, func(string) bool { return true }},
+		{fake.JWKSUnavailable, 503, func(string) bool { return true }},
 		{fake.JWKSMalformed, 200, func(b string) bool { return json.Unmarshal([]byte(b), new(any)) != nil }},
 		{fake.JWKSEmpty, 200, func(b string) bool { return b == `{"keys":[]}` }},
 		{fake.JWKSHuge, 200, func(b string) bool { return len(b) > 4<<20 && json.Unmarshal([]byte(b), new(any)) == nil }},
