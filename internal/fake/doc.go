@@ -27,8 +27,8 @@
 // Both switch their answers while running, for tests of what the proxy does
 // when its dependencies fail:
 //
-//   - [Clerk.SetAnswer]: the key set, HTTP 500, malformed JSON, an empty
-//     key set, a document larger than any sane limit, or no answer at all;
+//   - [Clerk.SetAnswer]: the key set, HTTP 500 or 503, malformed JSON, an
+//     empty key set, a document larger than any sane limit, or no answer;
 //     [Clerk.HoldJWKS] and [Clerk.ReleaseJWKS] gate fetches; [Clerk.Rotate],
 //     [Clerk.Retire] and [Clerk.SetKeys] change the published keys;
 //     [Clerk.Fetches] and [Clerk.WaitFetches] count fetches, so a test waits
@@ -36,7 +36,24 @@
 //   - [Hasura.SetMode]: answer, fail with 500, hang, hold until
 //     [Hasura.Release] (announced on [Hasura.Arrived]), or drop the
 //     connection; per request, a query string with hang=1 or slow=1 does
-//     the same; [Hasura.SetHealthy] switches /healthz.
+//     the same; [Hasura.SetHealthy] switches /healthz, and
+//     [Hasura.HealthChecks] counts the probes.
+//
+// # WebSockets
+//
+// [Hasura] speaks graphql-transport-ws and the legacy graphql-ws on
+// /v1/graphql, choosing between them as Hasura does. connection_init is
+// checked like Hasura checks it (its payload's headers, overridden by the
+// upgrade request's x-hasura-*), and each subscription gets the session
+// [WithEvents] times, then complete; with WithEvents(0, 0) subscriptions
+// stay open and silent ([Hasura.Subscriptions] counts them).
+// [Hasura.Sockets] records every upgrade and its connection_init payloads.
+//
+// # Records
+//
+// A Hasura keeps the latest 4096 requests and sockets ([WithRecordLimit]
+// changes that; 0 keeps none, for the demo and the benchmark); its counts
+// stay exact.
 //
 // # Without a test
 //
