@@ -22,18 +22,12 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -42,10 +36,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/gorilla/websocket"
-
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 )
 
 // Demo defaults.
@@ -198,6 +190,11 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
+	hook, err := newDemoClerkWebhook()
+	if err != nil {
+		return err
+	}
+	signOut := &demoSignOut{issuer: issuer, hook: hook}
 	secret, err := randomSecret()
 	if err != nil {
 		return err
@@ -210,7 +207,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 			err = e
 		}
 	}()
-	if issuer.url, err = bg.start("token issuer", issuer.handler()); err != nil {
+	if issuer.URL, err = bg.start("token issuer", signOut.handler(issuer.Handler())); err != nil {
 		return err
 	}
 	hasuraURL, err := bg.start("Hasura stand-in", hasura.handler())
@@ -231,7 +228,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(demoConfigYAML(o, issuer.url, hasuraURL)+demoClerkYAML(issuer.clerk)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(demoConfigYAML(o, issuer.URL, hasuraURL)+demoClerkYAML(signOut.hook)), 0o600); err != nil {
 		return err
 	}
 	// The demo's own environment: the generated admin secret, and nothing
@@ -278,12 +275,12 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 		return err
 	}
 
-	page, err := bg.start("demo page", demoPage{proxy: "http://" + addrs.listen, issuer: issuer.url}.handler())
+	page, err := bg.start("demo page", demoPage{proxy: "http://" + addrs.listen, issuer: issuer.URL}.handler())
 	if err != nil {
 		return err
 	}
-	issuer.clerk.setURL("http://" + addrs.listen + demoClerkPath)
-	token, err := issuer.mint(demoClaims{user: "alice", role: "user", allowed: []string{"user"}, ttl: o.ttl, azp: demoAZP})
+	signOut.hook.setURL("http://" + addrs.listen + demoClerkPath)
+	token, err := issuer.Mint(fake.Claims{User: "alice", Role: "user", Allowed: []string{"user"}, TTL: o.ttl, AZP: demoAZP})
 	if err != nil {
 		return err
 	}
@@ -291,7 +288,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 		opts:      o,
 		proxy:     "http://" + addrs.listen,
 		ops:       "http://" + addrs.ops,
-		issuer:    issuer.url,
+		issuer:    issuer.URL,
 		hasura:    hasuraURL,
 		config:    cfgPath,
 		token:     token,
@@ -531,230 +528,58 @@ func (d *demoServers) stop() error {
 	return errors.Join(errs...)
 }
 
-// demoIssuer plays Clerk's Frontend API for the demo: one RSA key, its JWKS,
-// and a token endpoint. It is safe for concurrent use once url is set.
-type demoIssuer struct {
-	key *rsa.PrivateKey
-	kid string
-	url string
-	now func() time.Time
-	// clerk sends Clerk's webhooks (demo_revoke.go).
-	clerk *demoClerkWebhook
+// newDemoIssuer is the token issuer playing Clerk's Frontend API for the
+// demo (internal/fake's Clerk): one RSA key, its JWKS, and GET /token
+// minting the demo's defaults. Pages on other origins (the demo page, a
+// local app) fetch tokens, so it answers with Hasura's default CORS.
+// Whoever serves its Handler sets its URL.
+func newDemoIssuer() (*fake.Clerk, error) {
+	return fake.NewClerk(
+		fake.WithKIDPrefix("ins_demo"),
+		fake.WithCacheControl("public, max-age=300"),
+		fake.WithClerkCORS(),
+		fake.WithTokenDefaults(fake.TokenDefaults{AZP: demoAZP, TTL: demoDefaultTTL, MaxTTL: demoMaxTTL}),
+	)
 }
 
-func newDemoIssuer() (*demoIssuer, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, err
-	}
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
-	}
-	clerk, err := newDemoClerkWebhook()
-	if err != nil {
-		return nil, err
-	}
-	return &demoIssuer{key: key, kid: "ins_demo" + hex.EncodeToString(b[:]), now: time.Now, clerk: clerk}, nil
-}
-
-func (d *demoIssuer) handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/jwks.json", d.serveJWKS)
-	mux.HandleFunc("GET /token", d.serveToken)
-	mux.HandleFunc("POST /sign-out", d.serveSignOut)
-	// Pages on other origins (the demo page, a local app) fetch tokens.
-	return demoCORS.Wrap(mux)
-}
-
-func (d *demoIssuer) serveJWKS(w http.ResponseWriter, _ *http.Request) {
-	pub := d.key.PublicKey
-	doc := map[string][]map[string]string{"keys": {{
-		"kty": "RSA", "use": "sig", "alg": "RS256", "kid": d.kid,
-		"n": base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
-		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
-	}}}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	_ = json.NewEncoder(w).Encode(doc)
-}
-
-// demoClaims are the variable parts of a minted token.
-type demoClaims struct {
-	user, role string
-	allowed    []string
-	ttl        time.Duration
-	azp        string
-	// iss overrides the issuer (a token "from another Clerk instance");
-	// empty means the issuer's own URL.
-	iss string
-}
-
-// serveToken mints a token: ?user=alice&role=user&allowed=user,editor&ttl=1h&azp=URL&iss=URL.
-// The answer is the bare token, so TOKEN=$(curl -s ...) works.
-func (d *demoIssuer) serveToken(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	c := demoClaims{user: q.Get("user"), role: q.Get("role"), ttl: demoDefaultTTL, azp: demoAZP}
-	if c.user == "" {
-		c.user = "alice"
-	}
-	if c.role == "" {
-		c.role = "user"
-	}
-	c.allowed = []string{c.role}
-	if v := q.Get("allowed"); v != "" {
-		c.allowed = strings.Split(v, ",")
-	}
-	if v := q.Get("azp"); v != "" {
-		c.azp = v
-	}
-	c.iss = q.Get("iss")
-	if v := q.Get("ttl"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d == 0 || d > demoMaxTTL || d < -demoMaxTTL {
-			http.Error(w, fmt.Sprintf("ttl: a Go duration between -%s and %s, not 0 (negative mints an expired token)", demoMaxTTL, demoMaxTTL), http.StatusBadRequest)
-			return
-		}
-		c.ttl = d
-	}
-	for _, v := range append([]string{c.user, c.role, c.azp}, c.allowed...) {
-		if v == "" || len(v) > 128 || !demoPrintable(v) || len(c.iss) > 128 || !demoPrintable(c.iss) {
-			http.Error(w, "user, role, allowed, azp and iss must be 1-128 printable characters", http.StatusBadRequest)
-			return
-		}
-	}
-	tok, err := d.mint(c)
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = io.WriteString(w, tok+"\n")
-}
-
-func demoPrintable(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// mint signs a token shaped like a Clerk "hasura" JWT template token.
-func (d *demoIssuer) mint(c demoClaims) (string, error) {
-	now := d.now().Unix()
-	var sid [8]byte
-	if _, err := rand.Read(sid[:]); err != nil {
-		return "", err
-	}
-	allowed := make([]any, len(c.allowed))
-	for i, r := range c.allowed {
-		allowed[i] = r
-	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"iss": cmp.Or(c.iss, d.url),
-		"sub": c.user,
-		"azp": c.azp,
-		"sid": "sess_" + hex.EncodeToString(sid[:]),
-		"iat": now,
-		"nbf": now - 5,
-		"exp": now + int64(c.ttl/time.Second),
-		auth.DefaultClaimsNamespace: map[string]any{
-			"x-hasura-user-id":       c.user,
-			"x-hasura-default-role":  c.role,
-			"x-hasura-allowed-roles": allowed,
-		},
-	})
-	tok.Header["kid"] = d.kid
-	return tok.SignedString(d.key)
-}
-
-// demoHasura stands in for Hasura with HASURA_GRAPHQL_ADMIN_SECRET set: it
-// refuses requests without the right admin secret, as Hasura does, and
-// answers every query and subscription with the session it received. It is
-// safe for concurrent use.
+// demoHasura stands in for Hasura with HASURA_GRAPHQL_ADMIN_SECRET set
+// (internal/fake's Hasura): it refuses requests without the right admin
+// secret, as Hasura does, and answers every query and subscription with
+// the session it received, events subscription events interval apart (the
+// page's live one until it stops). It answers with Hasura's default CORS
+// ("*"): a preflight sent straight to the stand-in gets 204, not 405. It
+// keeps no record of what it received. It is safe for concurrent use.
 type demoHasura struct {
 	secret   string
 	events   int           // subscription events per subscription
 	interval time.Duration // between events
 
-	mu     sync.Mutex
-	conns  map[*websocket.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	once sync.Once
+	h    *fake.Hasura
 }
 
-func (d *demoHasura) handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "OK")
+func (d *demoHasura) standIn() *fake.Hasura {
+	d.once.Do(func() {
+		d.h = fake.NewHasura(
+			fake.WithAdminSecret(d.secret),
+			fake.WithEvents(d.events, d.interval),
+			fake.WithLiveOperation(demoLiveOperation),
+			fake.WithHasuraCORS(),
+			fake.WithRecordLimit(0),
+		)
 	})
-	mux.HandleFunc("/v1/graphql", d.serveGraphQL)
-	// Hasura's default CORS ("*"): a preflight sent straight to the
-	// stand-in gets 204, not 405.
-	return demoCORS.Wrap(mux)
+	return d.h
 }
 
-// session is what Hasura would see: the x-hasura-* values by lower-case
-// name, with the admin secret replaced by whether it is present.
-func (d *demoHasura) session(h http.Header) map[string]any {
-	out := map[string]any{}
-	for k, vs := range h {
-		lk := strings.ToLower(k)
-		if !strings.HasPrefix(lk, "x-hasura-") || len(vs) == 0 {
-			continue
-		}
-		if lk == "x-hasura-admin-secret" {
-			out[lk] = true
-			continue
-		}
-		out[lk] = vs[0]
-	}
-	return out
-}
+func (d *demoHasura) handler() http.Handler { return d.standIn().Handler() }
 
-// adminSecretError is Hasura's refusal for a missing or wrong admin secret,
-// or "" when h carries the right one.
-func (d *demoHasura) adminSecretError(h http.Header) string {
-	vs, ok := h["X-Hasura-Admin-Secret"]
-	switch {
-	case !ok:
-		return "x-hasura-admin-secret/x-hasura-access-key required, but not found"
-	case len(vs) != 1 || !auth.Secret(d.secret).Equal(vs[0]):
-		return "invalid x-hasura-admin-secret/x-hasura-access-key"
-	}
-	return ""
-}
-
-func (d *demoHasura) serveGraphQL(w http.ResponseWriter, r *http.Request) {
-	if websocket.IsWebSocketUpgrade(r) {
-		d.serveWebSocket(w, r)
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		http.Error(w, "POST a GraphQL query", http.StatusMethodNotAllowed)
-		return
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
-	var body any
-	if msg := d.adminSecretError(r.Header); msg != "" {
-		body = map[string]any{"errors": []any{map[string]any{
-			"message": msg, "extensions": map[string]string{"path": "$", "code": "access-denied"},
-		}}}
-	} else {
-		body = map[string]any{"data": map[string]any{"session": d.session(r.Header)}}
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_ = json.NewEncoder(w).Encode(body)
-}
+// closeAll closes every WebSocket and waits for their handlers.
+func (d *demoHasura) closeAll() { d.standIn().Close() }
 
 // WebSocket subprotocols, as Hasura names them.
 const (
-	protoTransportWS = "graphql-transport-ws" // the graphql-ws library
-	protoLegacyWS    = "graphql-ws"           // subscriptions-transport-ws (Apollo)
+	protoTransportWS = fake.ProtoTransportWS // the graphql-ws library
+	protoLegacyWS    = fake.ProtoLegacyWS    // subscriptions-transport-ws (Apollo)
 )
 
 // demoWSMessage is a message of either protocol.
@@ -762,215 +587,6 @@ type demoWSMessage struct {
 	Type    string          `json:"type"`
 	ID      string          `json:"id,omitempty"`
 	Payload json.RawMessage `json:"payload,omitempty"`
-}
-
-// serveWebSocket speaks Hasura's two protocols, chosen as Hasura chooses:
-// exactly "graphql-transport-ws" is the graphql-ws library's protocol,
-// anything else the legacy one.
-func (d *demoHasura) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	offered := websocket.Subprotocols(r)
-	proto := protoLegacyWS
-	if len(offered) == 1 && offered[0] == protoTransportWS {
-		proto = protoTransportWS
-	}
-	var rh http.Header
-	if len(offered) > 0 {
-		rh = http.Header{"Sec-Websocket-Protocol": {proto}}
-	}
-	up := websocket.Upgrader{
-		HandshakeTimeout: 10 * time.Second,
-		// The stand-in is only reached through the proxy on 127.0.0.1.
-		CheckOrigin: func(*http.Request) bool { return true },
-	}
-	conn, err := up.Upgrade(w, r, rh)
-	if err != nil {
-		return // the upgrader answered
-	}
-	if !d.track(conn) {
-		_ = conn.Close()
-		return
-	}
-	defer d.untrack(conn)
-	c := &demoConn{conn: conn, proto: proto, upgrade: r.Header, hasura: d}
-	c.run()
-}
-
-func (d *demoHasura) track(c *websocket.Conn) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return false
-	}
-	if d.conns == nil {
-		d.conns = map[*websocket.Conn]struct{}{}
-	}
-	d.conns[c] = struct{}{}
-	d.wg.Add(1)
-	return true
-}
-
-func (d *demoHasura) untrack(c *websocket.Conn) {
-	d.mu.Lock()
-	delete(d.conns, c)
-	d.mu.Unlock()
-	_ = c.Close()
-	d.wg.Done()
-}
-
-// closeAll closes every WebSocket and waits for their handlers.
-func (d *demoHasura) closeAll() {
-	d.mu.Lock()
-	d.closed = true
-	for c := range d.conns {
-		_ = c.Close()
-	}
-	d.mu.Unlock()
-	d.wg.Wait()
-}
-
-// demoConn is one stand-in WebSocket connection.
-type demoConn struct {
-	conn    *websocket.Conn
-	proto   string
-	upgrade http.Header
-	hasura  *demoHasura
-
-	writeMu sync.Mutex
-	session map[string]any // set by a successful connection_init
-}
-
-func (c *demoConn) send(m any) error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return c.conn.WriteJSON(m)
-}
-
-func (c *demoConn) close(code int, reason string) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
-}
-
-// run reads messages until the connection ends; subscriptions run in their
-// own goroutines and end with it.
-func (c *demoConn) run() {
-	ctx, cancel := context.WithCancel(context.Background())
-	var subs sync.WaitGroup
-	defer func() {
-		cancel()
-		subs.Wait()
-	}()
-	active := map[string]context.CancelFunc{}
-	var activeMu sync.Mutex
-	c.conn.SetReadLimit(1 << 20)
-	for {
-		var m demoWSMessage
-		if err := c.conn.ReadJSON(&m); err != nil {
-			return
-		}
-		switch m.Type {
-		case "connection_init":
-			if !c.init(m.Payload) {
-				return
-			}
-		case "ping":
-			_ = c.send(demoWSMessage{Type: "pong"})
-		case "subscribe", "start":
-			if c.session == nil {
-				if c.proto == protoTransportWS {
-					c.close(4401, "Unauthorized")
-					return
-				}
-				_ = c.send(map[string]any{"type": "error", "id": m.ID, "payload": map[string]any{
-					"message":    "start received before the connection is initialised",
-					"extensions": map[string]string{"path": "$", "code": "start-failed"},
-				}})
-				continue
-			}
-			subCtx, stop := context.WithCancel(ctx)
-			activeMu.Lock()
-			if old, ok := active[m.ID]; ok {
-				old()
-			}
-			active[m.ID] = stop
-			activeMu.Unlock()
-			subs.Add(1)
-			go func(id string, live bool) {
-				defer subs.Done()
-				c.emit(subCtx, id, live)
-			}(m.ID, demoLive(m.Payload))
-		case "complete", "stop":
-			activeMu.Lock()
-			if stop, ok := active[m.ID]; ok {
-				stop()
-				delete(active, m.ID)
-			}
-			activeMu.Unlock()
-		case "connection_terminate":
-			return
-		}
-	}
-}
-
-// init checks the admin secret as Hasura would: the connection_init
-// payload's headers, overridden by the upgrade request's.
-func (c *demoConn) init(payload json.RawMessage) bool {
-	var p struct {
-		Headers map[string]string `json:"headers"`
-	}
-	_ = json.Unmarshal(payload, &p)
-	h := http.Header{}
-	for k, v := range p.Headers {
-		h.Set(k, v)
-	}
-	for k, vs := range c.upgrade {
-		if strings.HasPrefix(strings.ToLower(k), "x-hasura-") {
-			h[k] = vs
-		}
-	}
-	if msg := c.hasura.adminSecretError(h); msg != "" {
-		if c.proto == protoTransportWS {
-			c.close(4403, "Forbidden")
-		} else {
-			_ = c.send(map[string]any{"type": "connection_error", "payload": msg})
-			c.close(4400, "Connection initialization failed: "+msg)
-		}
-		return false
-	}
-	c.session = c.hasura.session(h)
-	if err := c.send(demoWSMessage{Type: "connection_ack"}); err != nil {
-		return false
-	}
-	if c.proto == protoLegacyWS {
-		_ = c.send(demoWSMessage{Type: "ka"})
-	}
-	return true
-}
-
-// emit sends the session events of one subscription, then completes it;
-// a live one (the demo page's) streams until ctx ends.
-func (c *demoConn) emit(ctx context.Context, id string, live bool) {
-	kind := "next"
-	if c.proto == protoLegacyWS {
-		kind = "data"
-	}
-	t := time.NewTicker(c.hasura.interval)
-	defer t.Stop()
-	for i := 0; live || i < c.hasura.events; i++ {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-		payload, err := json.Marshal(map[string]any{"data": map[string]any{"session": c.session}})
-		if err != nil || c.send(demoWSMessage{Type: kind, ID: id, Payload: payload}) != nil {
-			return
-		}
-	}
-	_ = c.send(demoWSMessage{Type: "complete", ID: id})
 }
 
 // demoText is what printDemo fills in.

@@ -11,14 +11,12 @@ package main
 // reconnects.
 
 import (
-	"encoding/json"
 	"html/template"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
-	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
 )
 
 // demoPageTTL is the lifetime of the page's subscription tokens: short, so
@@ -29,10 +27,6 @@ const demoPageTTL = 15 * time.Second
 // Hasura stand-in streams it until the client stops instead of sending
 // three events.
 const demoLiveOperation = "Live"
-
-// demoCORS is Hasura's default CORS policy ("*"), for the demo's issuer
-// and Hasura stand-in.
-var demoCORS, _ = proxy.ParseCORS("*", false)
 
 // demoPage serves the page; proxy and issuer are base URLs.
 type demoPage struct {
@@ -70,15 +64,6 @@ func (p demoPage) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return mux
-}
-
-// demoLive reports whether a subscribe/start payload is the page's live
-// subscription.
-func demoLive(payload json.RawMessage) bool {
-	var p struct {
-		OperationName string `json:"operationName"`
-	}
-	return json.Unmarshal(payload, &p) == nil && p.OperationName == demoLiveOperation
 }
 
 // demoPageTemplate is the page. html/template escapes the configuration

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 )
 
 // demoClerkPath is the demo proxy's clerk_webhook.path.
@@ -44,25 +46,40 @@ func (w *demoClerkWebhook) secret() string {
 
 func (w *demoClerkWebhook) setURL(u string) { w.url.Store(&u) }
 
+// demoSignOut is the demo issuer's sign-out: Clerk's side of a session
+// ending, sent to the proxy as Clerk's signed webhook.
+type demoSignOut struct {
+	issuer *fake.Clerk
+	hook   *demoClerkWebhook
+}
+
+// handler serves POST /sign-out in front of the issuer's own routes.
+func (d *demoSignOut) handler(issuer http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /sign-out", d.serveSignOut)
+	mux.Handle("/", issuer)
+	return mux
+}
+
 // serveSignOut plays a sign-out in Clerk: POST /sign-out with the session's
 // token as a bearer token sends Clerk's signed session.ended event for its
 // sid to the proxy, and answers with what the proxy answered.
-func (d *demoIssuer) serveSignOut(w http.ResponseWriter, r *http.Request) {
+func (d *demoSignOut) serveSignOut(w http.ResponseWriter, r *http.Request) {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	var claims jwt.MapClaims
 	if ok {
-		_, err := jwt.ParseWithClaims(strings.TrimSpace(raw), &claims, func(*jwt.Token) (any, error) { return &d.key.PublicKey, nil },
+		_, err := jwt.ParseWithClaims(strings.TrimSpace(raw), &claims, func(*jwt.Token) (any, error) { return &d.issuer.Signer().Private.PublicKey, nil },
 			jwt.WithValidMethods([]string{"RS256"}))
 		ok = err == nil
 	}
 	sid, _ := claims["sid"].(string)
-	target := d.clerk.url.Load()
+	target := d.hook.url.Load()
 	if !ok || sid == "" || target == nil {
 		http.Error(w, "send a token of this issuer: -H \"Authorization: Bearer $TOKEN\"", http.StatusBadRequest)
 		return
 	}
 	user, _ := claims["sub"].(string)
-	now := d.now()
+	now := time.Now()
 	body, _ := json.Marshal(map[string]any{
 		"object": "event", "type": "session.ended", "timestamp": now.UnixMilli(),
 		"data": map[string]any{"object": "session", "id": sid, "user_id": user, "status": "ended", "updated_at": now.UnixMilli()},
@@ -70,7 +87,7 @@ func (d *demoIssuer) serveSignOut(w http.ResponseWriter, r *http.Request) {
 	var id [12]byte
 	_, _ = rand.Read(id[:])
 	msgID, ts := "msg_"+hex.EncodeToString(id[:]), strconv.FormatInt(now.Unix(), 10)
-	mac := hmac.New(sha256.New, d.clerk.key)
+	mac := hmac.New(sha256.New, d.hook.key)
 	fmt.Fprintf(mac, "%s.%s.%s", msgID, ts, body)
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, *target, strings.NewReader(string(body)))
 	if err != nil {

@@ -210,7 +210,7 @@ func TestBinaryEnvironmentOnly(t *testing.T) {
 	if status != 200 {
 		t.Errorf("request with a valid token: status %d; want 200", status)
 	}
-	if rec, ok := h.last(); !ok || rec.Header.Get("X-Hasura-Admin-Secret") != admin {
+	if rec, ok := h.Last(); !ok || rec.Header.Get("X-Hasura-Admin-Secret") != admin {
 		t.Errorf("Hasura did not get the request with the admin secret from HASURA_GRAPHQL_ADMIN_SECRET")
 	}
 

@@ -64,7 +64,7 @@ func TestBinaryHostileRequests(t *testing.T) {
 	}
 	for _, a := range attacks {
 		t.Run(a.method+" "+a.target, func(t *testing.T) {
-			before := h.count()
+			before := h.Count()
 			got := rawExchange(t, p.clientAddr, a.method+" "+a.target+" HTTP/1.1\r\nHost: hasura\r\nAuthorization: Bearer "+tok+
 				"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", 1)
 			if len(got) != 1 {
@@ -76,20 +76,20 @@ func TestBinaryHostileRequests(t *testing.T) {
 			if got[0].StatusCode != http.StatusNotFound || v["code"] != "not-found" || v["error"] != "resource does not exist" || v["path"] != "$" {
 				t.Errorf("answer %d %s; want 404 {\"path\":\"$\",\"error\":\"resource does not exist\",\"code\":\"not-found\"}", got[0].StatusCode, body)
 			}
-			if n := h.count() - before; n != 0 {
+			if n := h.Count() - before; n != 0 {
 				t.Errorf("reached Hasura %d times; want 0", n)
 			}
 
-			before = h.count()
+			before = h.Count()
 			rawExchange(t, p.clientAddr, a.method+" "+a.target+" HTTP/1.1\r\nHost: hasura\r\nX-Hasura-Admin-Secret: "+admin+
 				"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", 1)
-			if n := h.count() - before; n != 1 {
+			if n := h.Count() - before; n != 1 {
 				t.Errorf("with the admin secret: reached Hasura %d times; want 1 (admin keeps full access)", n)
 			}
 		})
 	}
 	t.Run("Content-Length and Transfer-Encoding", func(t *testing.T) {
-		before := h.count()
+		before := h.Count()
 		got := rawExchange(t, p.clientAddr, "POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\nAuthorization: Bearer "+tok+
 			"\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"+
 			"POST /v1/graphql HTTP/1.1\r\nHost: hasura\r\nAuthorization: Bearer "+tok+"\r\nContent-Length: 2\r\n\r\n{}", 2)
@@ -99,7 +99,7 @@ func TestBinaryHostileRequests(t *testing.T) {
 		if len(got) > 0 && !got[0].Close {
 			t.Errorf("the answer did not announce Connection: close")
 		}
-		if n := h.count() - before; n != 1 {
+		if n := h.Count() - before; n != 1 {
 			t.Errorf("reached Hasura %d times; want 1 (the pipelined request must not be read)", n)
 		}
 	})

@@ -89,7 +89,7 @@ func TestAPILimitsHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := h.count()
+			before := h.Count()
 			req := gqlPost(t, p.client+tt.path, tt.token, tt.body)
 			if tt.admin {
 				req.Header.Set("X-Hasura-Admin-Secret", "admin-secret-for-limits")
@@ -105,16 +105,16 @@ func TestAPILimitsHTTP(t *testing.T) {
 				t.Errorf("status = %d; want %d (body %s)", resp.StatusCode, tt.wantStatus, body)
 			}
 			if tt.wantCode == "" {
-				last, ok := h.last()
-				if h.count() != before+1 || !ok || string(last.Body) != tt.body {
-					t.Fatalf("Hasura got %q (%d requests); want the body unchanged, once", last.Body, h.count()-before)
+				last, ok := h.Last()
+				if h.Count() != before+1 || !ok || string(last.Body) != tt.body {
+					t.Fatalf("Hasura got %q (%d requests); want the body unchanged, once", last.Body, h.Count()-before)
 				}
 				return
 			}
 			if got := errorCode(t, body); got != tt.wantCode {
 				t.Errorf("code = %q; want %q (body %s)", got, tt.wantCode, body)
 			}
-			if h.count() != before {
+			if h.Count() != before {
 				t.Errorf("a refused request reached Hasura")
 			}
 		})
@@ -128,7 +128,7 @@ func TestAPILimitsHTTP(t *testing.T) {
 			req.Body = io.NopCloser(io.MultiReader(strings.NewReader(body))) // no length: chunked
 			req.ContentLength = -1
 			resp, got := do(t, req)
-			if last, _ := h.last(); resp.StatusCode != 200 || string(last.Body) != body {
+			if last, _ := h.Last(); resp.StatusCode != 200 || string(last.Body) != body {
 				t.Fatalf("request %d: status %d body %s, Hasura got %q; want forwarded unchanged", i, resp.StatusCode, got, last.Body)
 			}
 		}
@@ -177,7 +177,7 @@ func TestAPILimitsTimeLimit(t *testing.T) {
 	if d < time.Second || d > 20*time.Second {
 		t.Errorf("answered after %s; want about 1s", d)
 	}
-	if h.count() != 1 {
-		t.Errorf("Hasura got %d requests; want 1", h.count())
+	if h.Count() != 1 {
+		t.Errorf("Hasura got %d requests; want 1", h.Count())
 	}
 }

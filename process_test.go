@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 )
 
 // binPath is the proxy binary TestMain built, or "" under -short.
@@ -140,7 +142,7 @@ type result struct {
 
 // slowRequest sends an anonymous ?slow=1 query in the background and waits
 // until the stand-in Hasura holds it.
-func slowRequest(t *testing.T, client string, h *fakeHasura) <-chan result {
+func slowRequest(t *testing.T, client string, h *fake.Hasura) <-chan result {
 	t.Helper()
 	out := make(chan result, 1)
 	go func() {
@@ -154,7 +156,7 @@ func slowRequest(t *testing.T, client string, h *fakeHasura) <-chan result {
 		out <- result{status: resp.StatusCode, body: string(b), err: err}
 	}()
 	select {
-	case <-h.slowArrived:
+	case <-h.Arrived():
 	case <-time.After(waitTimeout):
 		t.Fatal("the slow request never reached Hasura")
 	}
@@ -211,7 +213,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 			default:
 			}
 
-			h.releaseSlow()
+			h.Release()
 			r := <-inFlight
 			if r.err != nil || r.status != 200 || r.body != `{"data":{"ok":true}}` {
 				t.Errorf("in-flight request got %d %q %v; want Hasura's full answer", r.status, r.body, r.err)

@@ -15,17 +15,18 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
 // wsHasura adds a graphql-transport-ws endpoint to a fakeHasura: it acks
 // connection_init and answers each subscribe with one next carrying the id.
-func wsHasura(t *testing.T, f *fakeHasura) *httptest.Server {
+func wsHasura(t *testing.T, f *fake.Hasura) *httptest.Server {
 	t.Helper()
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !websocket.IsWebSocketUpgrade(r) {
-			f.serve(w, r)
+			f.Handler().ServeHTTP(w, r)
 			return
 		}
 		conn, err := up.Upgrade(w, r, http.Header{"Sec-Websocket-Protocol": {"graphql-transport-ws"}})
@@ -158,7 +159,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Errorf("kept = %v; want [server.read_header_timeout]", warn["kept"])
 	}
 
-	f.releaseSlow()
+	f.Release()
 	for i, ch := range inFlight {
 		select {
 		case r := <-ch:
@@ -175,13 +176,13 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if status, body := sendAs(t, p.client, oldSecret); !strings.Contains(body, "access-denied") {
 		t.Errorf("old admin secret after the reload: %d %s; want access-denied", status, body)
 	}
-	before := f.count()
+	before := f.Count()
 	sendAs(t, p.client, newSecret)
 	sendAs(t, p.client, "")
-	if got := f.count() - before; got != 2 {
+	if got := f.Count() - before; got != 2 {
 		t.Fatalf("%d requests reached Hasura; want 2", got)
 	}
-	last, _ := f.last()
+	last, _ := f.Last()
 	if got := last.Header.Get("X-Hasura-Admin-Secret"); got != newSecret {
 		t.Errorf("admin secret sent to Hasura after the reload is not the rotated one")
 	}
@@ -199,12 +200,12 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if probs, _ := refused["problems"].([]any); len(probs) == 0 {
 		t.Errorf("refusal line without problems: %v", refused)
 	}
-	before = f.count()
+	before = f.Count()
 	sendAs(t, p.client, newSecret)
-	if f.count()-before != 1 {
+	if f.Count()-before != 1 {
 		t.Errorf("after a refused reload the running configuration stopped serving")
 	}
-	last, _ = f.last()
+	last, _ = f.Last()
 	if got := last.Header.Get("X-Hasura-Admin-Secret"); got != newSecret {
 		t.Errorf("admin secret sent to Hasura after a refused reload changed")
 	}

@@ -8,17 +8,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +24,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
@@ -61,47 +58,27 @@ func rsaKey(t testing.TB, name string) *rsa.PrivateKey {
 	return k
 }
 
-// keySetServer serves a JWKS of the given RSA keys (kid → key) and counts
-// fetches. The served set can be swapped with set.
-type keySetServer struct {
-	*httptest.Server
-	mu      sync.Mutex
-	keys    map[string]*rsa.PublicKey
-	fetches atomic.Int64
-}
-
-func newKeySetServer(t testing.TB, keys map[string]*rsa.PrivateKey) *keySetServer {
+// newKeySetServer serves a JWKS of the given RSA keys (kid → key) and
+// counts fetches: internal/fake's Clerk, at JWKSURL. setKeys swaps the
+// served set.
+func newKeySetServer(t testing.TB, keys map[string]*rsa.PrivateKey) *fake.Clerk {
 	t.Helper()
-	s := &keySetServer{}
-	s.set(keys)
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		s.fetches.Add(1)
-		s.mu.Lock()
-		var out struct {
-			Keys []map[string]string `json:"keys"`
-		}
-		for kid, k := range s.keys {
-			out.Keys = append(out.Keys, map[string]string{
-				"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
-				"n": base64.RawURLEncoding.EncodeToString(k.N.Bytes()),
-				"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes()),
-			})
-		}
-		s.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(out)
-	}))
-	t.Cleanup(s.Close)
-	return s
+	var opts []fake.ClerkOption
+	for _, k := range fakeKeys(keys) {
+		opts = append(opts, fake.WithKey(k))
+	}
+	return fake.StartClerk(t, opts...)
 }
 
-func (s *keySetServer) set(keys map[string]*rsa.PrivateKey) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.keys = map[string]*rsa.PublicKey{}
+// setKeys makes s serve keys (kid → key) from now on.
+func setKeys(s *fake.Clerk, keys map[string]*rsa.PrivateKey) { s.SetKeys(fakeKeys(keys)...) }
+
+func fakeKeys(keys map[string]*rsa.PrivateKey) []fake.Key {
+	out := make([]fake.Key, 0, len(keys))
 	for kid, k := range keys {
-		s.keys[kid] = &k.PublicKey
+		out = append(out, fake.Key{KID: kid, Private: k})
 	}
+	return out
 }
 
 // sign mints a token. header adds or overrides header fields.
@@ -403,7 +380,7 @@ func TestCatalogue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := jwksConfig(jwks.URL)
+			cfg := jwksConfig(jwks.JWKSURL())
 			cfg.TokenCache.Size = 0
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
@@ -780,8 +757,8 @@ func TestSeveralIssuers(t *testing.T) {
 	jwksB := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
 	cfg := DefaultConfig()
 	cfg.JWTSecrets = []JWTSecret{
-		{JWKURL: jwksA.URL, Issuer: "https://a.test", Name: "a"},
-		{JWKURL: jwksB.URL, Issuer: "https://b.test", Name: "b"},
+		{JWKURL: jwksA.JWKSURL(), Issuer: "https://a.test", Name: "a"},
+		{JWKURL: jwksB.JWKSURL(), Issuer: "https://b.test", Name: "b"},
 	}
 	a, _ := newTestAuth(t, cfg)
 	claims := func(iss string) map[string]any { c := clerkClaims(); c["iss"] = iss; return c }
@@ -823,28 +800,28 @@ func TestSeveralIssuers(t *testing.T) {
 // the last good keys, an empty key set never wipes them.
 func TestRotationAndOutage(t *testing.T) {
 	jwks := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
-	cfg := jwksConfig(jwks.URL)
+	cfg := jwksConfig(jwks.JWKSURL())
 	cfg.TokenCache.Size = 0
 	a, _ := newTestAuth(t, cfg)
 	ctx := context.Background()
 
-	jwks.set(map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a"), "ins_new": rsaKey(t, "b")})
+	setKeys(jwks, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a"), "ins_new": rsaKey(t, "b")})
 	rotated := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_new"}, clerkClaims())
 	if _, err := a.Authenticate(ctx, bearer(rotated)); err != nil {
 		t.Fatalf("Authenticate(token of the rotated key) = %v; want nil", err)
 	}
-	before := jwks.fetches.Load()
+	before := jwks.Fetches()
 	for i := 0; i < 50; i++ {
 		tok := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_flood_" + string(rune('a'+i%26))}, clerkClaims())
 		_, err := a.Authenticate(ctx, bearer(tok))
 		wantErr(t, err, CodeInvalidJWT, "Could not verify JWT: JWSError JWSInvalidSignature")
 	}
-	if n := jwks.fetches.Load() - before; n > 1 {
+	if n := jwks.Fetches() - before; n > 1 {
 		t.Errorf("unknown kid flood caused %d JWKS fetches; want at most 1", n)
 	}
 
-	jwks.set(nil) // empty set: must not wipe the cache
-	jwks.Close()  // and then the endpoint is down
+	jwks.SetAnswer(fake.JWKSEmpty) // empty set: must not wipe the cache
+	jwks.Close()                   // and then the endpoint is down
 	if _, err := a.Authenticate(ctx, bearer(rs256(t, clerkClaims()))); err != nil {
 		t.Fatalf("Authenticate during the JWKS outage = %v; want nil (keys kept)", err)
 	}
@@ -852,11 +829,9 @@ func TestRotationAndOutage(t *testing.T) {
 
 // TestNoKeysYet answers NoUsableKeys while the JWKS cannot be fetched.
 func TestNoKeysYet(t *testing.T) {
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "down", http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(down.Close)
-	cfg := jwksConfig(down.URL)
+	down := fake.StartClerk(t, fake.WithKey(fake.Key{KID: "ins_a", Private: rsaKey(t, "a")}))
+	down.SetAnswer(fake.JWKSError)
+	cfg := jwksConfig(down.JWKSURL())
 	a, err := New(Options{Config: cfg, AdminSecret: testAdmin, Logger: zaptest.NewLogger(t), Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
@@ -872,7 +847,7 @@ func TestNoKeysYet(t *testing.T) {
 // with exp+skew, and is dropped when the key set loses its key.
 func TestTokenCache(t *testing.T) {
 	jwks := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
-	cfg := jwksConfig(jwks.URL)
+	cfg := jwksConfig(jwks.JWKSURL())
 	cfg.JWTSecret.AllowedSkew = 5
 	now := testNow
 	var mu sync.Mutex
@@ -919,7 +894,7 @@ func TestTokenCache(t *testing.T) {
 	}
 	// The key is removed from the JWKS: after the refresh, the cached
 	// token must not be served.
-	jwks.set(map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
+	setKeys(jwks, map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
 	other := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_b"}, clerkClaims())
 	if _, err := a.Authenticate(ctx, bearer(other)); err != nil { // triggers the unknown-kid refresh
 		t.Fatalf("Authenticate(token of a new kid) = %v; want nil", err)
@@ -991,10 +966,10 @@ func TestSecretNeverPrints(t *testing.T) {
 func TestRotationIsLogged(t *testing.T) {
 	jwks := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
 	core, logs := observer.New(zap.InfoLevel)
-	cfg := jwksConfig(jwks.URL)
+	cfg := jwksConfig(jwks.JWKSURL())
 	a := startAuth(t, Options{Config: cfg, AdminSecret: testAdmin, Logger: zap.New(core), Now: func() time.Time { return testNow }})
 	ctx := context.Background()
-	jwks.set(map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
+	setKeys(jwks, map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
 	tok := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_b"}, clerkClaims())
 	if _, err := a.Authenticate(ctx, bearer(tok)); err != nil {
 		t.Fatal(err)

@@ -147,7 +147,7 @@ func TestHasuraErrorTexts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := jwksConfig(jwks.URL)
+			cfg := jwksConfig(jwks.JWKSURL())
 			cfg.TokenCache.Size = 0
 			if tt.secret != nil {
 				tt.secret(cfg.JWTSecret)

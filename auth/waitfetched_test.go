@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rsa"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
@@ -21,18 +20,10 @@ import (
 // waiting through the retries; a JWKS that hangs is cut by fetch_timeout.
 func TestWaitFetched(t *testing.T) {
 	keys := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
-	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "down", http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(failing.Close)
-	release := make(chan struct{})
-	hanging := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(func() { close(release); hanging.Close() })
+	failing := fake.StartClerk(t, fake.WithKey(fake.Key{KID: "ins_a", Private: rsaKey(t, "a")}))
+	failing.SetAnswer(fake.JWKSUnavailable)
+	hanging := fake.StartClerk(t, fake.WithKey(fake.Key{KID: "ins_a", Private: rsaKey(t, "a")}))
+	hanging.SetAnswer(fake.JWKSHang)
 
 	tests := []struct {
 		name    string
@@ -40,10 +31,10 @@ func TestWaitFetched(t *testing.T) {
 		timeout time.Duration // fetch_timeout; 0 keeps the default
 		want    []string      // substrings of the error; nil: no error
 	}{
-		{name: "keys", url: keys.URL},
-		{name: "503", url: failing.URL + "/jwks?api_key=hidden-query", want: []string{"keys could not be fetched from " + failing.URL + "/jwks: ", "503"}},
-		{name: "no answer within fetch_timeout", url: hanging.URL + "/jwks", timeout: 200 * time.Millisecond,
-			want: []string{"keys could not be fetched from " + hanging.URL + "/jwks: "}},
+		{name: "keys", url: keys.JWKSURL()},
+		{name: "503", url: failing.JWKSURL() + "?api_key=hidden-query", want: []string{"keys could not be fetched from " + failing.JWKSURL() + ": ", "503"}},
+		{name: "no answer within fetch_timeout", url: hanging.JWKSURL(), timeout: 200 * time.Millisecond,
+			want: []string{"keys could not be fetched from " + hanging.JWKSURL() + ": "}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -139,14 +139,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	jwksSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(
-		func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(is.jwks)
-		})}
+	jwksSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: is.Handler()}
 	go func() { _ = jwksSrv.Serve(jwksLn) }()
 	defer jwksSrv.Close()
-	jwksURL := "http://" + jwksLn.Addr().String() + "/.well-known/jwks.json"
+	is.URL = "http://" + jwksLn.Addr().String()
+	jwksURL := is.JWKSURL()
 
 	var procs []*proc
 	defer func() {

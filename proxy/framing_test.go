@@ -108,9 +108,7 @@ func TestFraming(t *testing.T) {
 			}
 			if tt.header != "" && tt.reached > 0 {
 				name, value, _ := strings.Cut(tt.header, ": ")
-				f.up.mu.Lock()
-				r := f.up.reqs[before]
-				f.up.mu.Unlock()
+				r := f.up.Requests()[before]
 				if got := r.Header.Values(name); len(got) != 1 || got[0] != value {
 					t.Errorf("Hasura received %s = %q; want [%q]", name, got, value)
 				}
