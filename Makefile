@@ -41,6 +41,7 @@ FUZZ_TARGETS := \
 	./auth:FuzzSecretEqual \
 	./limits:FuzzAnalyse \
 	./limits:FuzzParseBody \
+	./proxy:FuzzAllowList \
 	./proxy:FuzzConnectionInit \
 	./proxy:FuzzCORSOrigin \
 	./proxy:FuzzProxyHeaders \
