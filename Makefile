@@ -12,9 +12,11 @@
 #                while LOAD_JOBS CPU-bound loops (default: one per core) keep
 #                every core busy. Stops at the first failing run; the load is
 #                always killed.
+#   make install go install . : hasura-auth-proxy in $(go env GOPATH)/bin
 #
 # Tools are installed into ./bin at pinned versions; nothing else is needed
-# beyond Go and (for e2e) Node.js with npm.
+# beyond Go and (for e2e) Node.js with npm and Chromium (/usr/bin/chromium
+# or CHROMIUM_PATH; the driver never downloads one).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -44,9 +46,15 @@ FUZZ_TARGETS := \
 	./auth:FuzzPostgresArray \
 	./auth:FuzzRefreshAfter \
 	./auth:FuzzSecretEqual \
+	./limits:FuzzAnalyse \
+	./limits:FuzzParseBody \
+	./proxy:FuzzAllowList \
 	./proxy:FuzzConnectionInit \
+	./proxy:FuzzCORSOrigin \
 	./proxy:FuzzProxyHeaders \
-	./proxy:FuzzTypeScanner
+	./proxy:FuzzStreamedRelay \
+	./proxy:FuzzTypeScanner \
+	./revocation:FuzzWebhook
 
 # Packages whose tests must have run (not "[no test files]") for the test
 # step to pass: a green run that tested nothing is a failure.
@@ -54,7 +62,10 @@ REQUIRED_TEST_PKGS := \
 	github.com/hasura-auth-proxy/hasura-auth-proxy \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/auth \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/proxy \
-	github.com/hasura-auth-proxy/hasura-auth-proxy/metrics
+	github.com/hasura-auth-proxy/hasura-auth-proxy/metrics \
+	github.com/hasura-auth-proxy/hasura-auth-proxy/limits \
+	github.com/hasura-auth-proxy/hasura-auth-proxy/store \
+	github.com/hasura-auth-proxy/hasura-auth-proxy/revocation
 
 GO_FILES = $(shell find . -name '*.go' -not -path './e2e/node_modules/*' -not -path './bin/*' -not -path './.git/*')
 
@@ -159,3 +170,8 @@ check-loaded:
 		fi; \
 	done; \
 	echo "check-loaded: $(LOADED_RUNS) of $(LOADED_RUNS) runs passed under load ($$(date -u +%H:%M:%S) UTC)"
+# make install: the binary on PATH (in $(go env GOBIN), else $(go env
+# GOPATH)/bin), so the README's Quickstart commands exist.
+.PHONY: install
+install:
+	$(GO) install .

@@ -3,18 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -23,10 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/gorilla/websocket"
-
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 )
 
 // Demo defaults.
@@ -60,6 +52,9 @@ type demoOptions struct {
 	cmd string
 	// subInterval paces the stand-in's subscription events.
 	subInterval time.Duration
+	// moved says, by flag name, why a default address was replaced by a
+	// free port ("" when it was not).
+	moved map[string]string
 }
 
 // runDemo is `hasura-auth-proxy demo`.
@@ -85,13 +80,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	o := demoOptions{ttl: *ttl, cmd: demoCommand(), subInterval: time.Second}
+	o := demoOptions{ttl: *ttl, cmd: demoCommand(), subInterval: time.Second, moved: map[string]string{}}
 	var err error
-	if o.listen, err = demoAddr(*listen, set["listen"]); err != nil {
+	if o.listen, o.moved["listen"], err = demoPick(*listen, set["listen"]); err != nil {
 		fmt.Fprintln(stderr, "hasura-auth-proxy demo: -listen:", err)
 		return exitCode(2)
 	}
-	if o.opsListen, err = demoAddr(*opsListen, set["ops-listen"]); err != nil {
+	if o.opsListen, o.moved["ops-listen"], err = demoPick(*opsListen, set["ops-listen"]); err != nil {
 		fmt.Fprintln(stderr, "hasura-auth-proxy demo: -ops-listen:", err)
 		return exitCode(2)
 	}
@@ -118,28 +113,56 @@ func demoCommand() string {
 // default port with an ephemeral one. Port 0 is kept: the proxy's startup
 // line tells the port it got.
 func demoAddr(addr string, explicit bool) (string, error) {
+	a, _, err := demoPick(addr, explicit)
+	return a, err
+}
+
+// demoPick is demoAddr that also says why a taken default was replaced
+// ("127.0.0.1:8000 is taken (bind: address already in use)"), or "".
+func demoPick(addr string, explicit bool) (string, string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return "", fmt.Errorf("%s: the demo listens on 127.0.0.1 only", addr)
+		return "", "", fmt.Errorf("%s: the demo listens on 127.0.0.1 only", addr)
 	}
 	if host == "localhost" {
-		addr = net.JoinHostPort("127.0.0.1", port)
+		host = "127.0.0.1"
+		addr = net.JoinHostPort(host, port)
 	}
 	if port == "0" {
-		return addr, nil
+		return addr, "", nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		if explicit {
-			return "", err
+			return "", "", err
 		}
-		return net.JoinHostPort(host, "0"), nil
+		why := err.Error()
+		if oe, ok := errors.AsType[*net.OpError](err); ok && oe.Err != nil {
+			why = oe.Err.Error()
+		}
+		note := fmt.Sprintf("%s is taken (%s)", addr, why)
+		if port == "9090" {
+			note += "; 9090 is also Prometheus's default port"
+		}
+		return net.JoinHostPort(host, "0"), note, nil
 	}
 	_ = ln.Close()
-	return addr, nil
+	return addr, "", nil
+}
+
+// demoMovedNotes are the banner's lines about default ports that were
+// taken, with the ports used instead.
+func demoMovedNotes(o demoOptions, a demoAddrs) []string {
+	var notes []string
+	for _, m := range []struct{ flag, got string }{{"listen", a.listen}, {"ops-listen", a.ops}} {
+		if why := o.moved[m.flag]; why != "" {
+			notes = append(notes, fmt.Sprintf("-%s: %s, so the demo uses %s instead (choose one with -%s ADDR)", m.flag, why, m.got, m.flag))
+		}
+	}
+	return notes
 }
 
 // demo runs everything until ctx is done.
@@ -148,6 +171,11 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
+	hook, err := newDemoClerkWebhook()
+	if err != nil {
+		return err
+	}
+	signOut := &demoSignOut{issuer: issuer, hook: hook}
 	secret, err := randomSecret()
 	if err != nil {
 		return err
@@ -160,7 +188,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 			err = e
 		}
 	}()
-	if issuer.url, err = bg.start("token issuer", issuer.handler()); err != nil {
+	if issuer.URL, err = bg.start("token issuer", signOut.handler(issuer.Handler())); err != nil {
 		return err
 	}
 	hasuraURL, err := bg.start("Hasura stand-in", hasura.handler())
@@ -181,7 +209,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(demoConfigYAML(o, issuer.url, hasuraURL)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(demoConfigYAML(o, issuer.URL, hasuraURL)+demoClerkYAML(signOut.hook)), 0o600); err != nil {
 		return err
 	}
 	// The demo's own environment: the generated admin secret, and nothing
@@ -199,14 +227,17 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 
 	proxyCtx, stopProxy := context.WithCancel(context.Background())
 	defer stopProxy()
+	// The proxy's log waits below the banner: it is held until the banner
+	// is printed (or the demo ends first).
 	logs := newStartupWatcher(stderr)
 	served := make(chan error, 1)
-	go func() { served <- serve(proxyCtx, cfg, logs) }()
+	go func() { served <- serve(proxyCtx, cfg, configSource{Path: cfgPath}, logs, reloadSource{}) }()
 	defer func() {
 		stopProxy()
 		if e := <-served; err == nil {
 			err = e
 		}
+		logs.release()
 	}()
 
 	var addrs demoAddrs
@@ -225,7 +256,12 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 		return err
 	}
 
-	token, err := issuer.mint(demoClaims{user: "alice", role: "user", allowed: []string{"user"}, ttl: o.ttl, azp: demoAZP})
+	page, err := bg.start("demo page", demoPage{proxy: "http://" + addrs.listen, issuer: issuer.URL}.handler())
+	if err != nil {
+		return err
+	}
+	signOut.hook.setURL("http://" + addrs.listen + demoClerkPath)
+	token, err := issuer.Mint(fake.Claims{User: "alice", Role: "user", Allowed: []string{"user"}, TTL: o.ttl, AZP: demoAZP})
 	if err != nil {
 		return err
 	}
@@ -233,13 +269,16 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 		opts:      o,
 		proxy:     "http://" + addrs.listen,
 		ops:       "http://" + addrs.ops,
-		issuer:    issuer.url,
+		issuer:    issuer.URL,
 		hasura:    hasuraURL,
 		config:    cfgPath,
 		token:     token,
 		tokenUser: "alice",
 		tokenRole: "user",
+		page:      page,
+		moved:     demoMovedNotes(o, addrs),
 	})
+	logs.release()
 
 	select {
 	case <-ctx.Done():
@@ -275,21 +314,26 @@ auth:
   authorized_parties: [%[8]q]
 log:
   level: info
-  format: json
-`, o.cmd, o.listen, o.opsListen, demoWebhook, hasuraURL, issuerURL+"/.well-known/jwks.json", issuerURL, demoAZP)
+  format: console
+`, o.cmd, o.listen, o.opsListen, demoWebhook, hasuraURL, issuerURL+"/.well-known/jwks.json", issuerURL, demoAZP) + demoLimitsYAML
 }
 
 // demoAddrs are the proxy's bound addresses.
 type demoAddrs struct{ listen, ops string }
 
-// startupWatcher passes the proxy's log through to w and reports the bound
-// addresses of its "starting" line (serve documents that line for port 0).
+// startupWatcher holds the proxy's log until release, then passes it
+// through to w, and reports the bound addresses of its "starting" line
+// (serve documents that line for port 0), in the JSON or the console format.
+// The held starting line loses its effective configuration (the demo prints
+// the configuration file's path instead): the first screen stays readable.
 type startupWatcher struct {
-	w       io.Writer
-	started chan demoAddrs
-	mu      sync.Mutex
-	partial []byte
-	seen    bool
+	w        io.Writer
+	started  chan demoAddrs
+	mu       sync.Mutex
+	partial  []byte
+	seen     bool
+	held     []byte
+	released bool
 }
 
 func newStartupWatcher(w io.Writer) *startupWatcher {
@@ -299,32 +343,86 @@ func newStartupWatcher(w io.Writer) *startupWatcher {
 func (s *startupWatcher) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	out := p
 	if !s.seen {
 		s.partial = append(s.partial, p...)
+		out = nil
 		for {
 			i := bytes.IndexByte(s.partial, '\n')
 			if i < 0 {
 				break
 			}
-			line := s.partial[:i]
-			var e struct {
-				Msg       string `json:"msg"`
-				Listen    string `json:"listen"`
-				OpsListen string `json:"ops_listen"`
-			}
-			if json.Unmarshal(line, &e) == nil && e.Msg == "starting" && e.Listen != "" && e.OpsListen != "" {
-				s.seen = true
-				s.partial = nil
-				s.started <- demoAddrs{listen: e.Listen, ops: e.OpsListen}
-				break
-			}
+			line := s.partial[:i+1]
 			s.partial = s.partial[i+1:]
+			if a, short, ok := parseStartingLine(line); ok && !s.seen {
+				s.seen = true
+				s.started <- a
+				line = short
+			}
+			out = append(out, line...)
 		}
-		if len(s.partial) > 1<<16 {
+		if s.seen {
+			out = append(out, s.partial...)
+			s.partial = nil
+		} else if len(s.partial) > 1<<16 {
+			out = append(out, s.partial...)
 			s.partial = nil
 		}
 	}
-	return s.w.Write(p)
+	if !s.released {
+		s.held = append(s.held, out...)
+		return len(p), nil
+	}
+	if _, err := s.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// release writes what was held and passes everything after it through.
+func (s *startupWatcher) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released {
+		return
+	}
+	s.released = true
+	held := append(s.held, s.partial...)
+	s.held, s.partial = nil, nil
+	if s.seen || len(held) > 0 {
+		_, _ = s.w.Write(held)
+	}
+}
+
+// parseStartingLine recognises serve's "starting" line, JSON or console
+// ("TIME\tLEVEL\tmain\tstarting\t{fields}"), and returns the bound
+// addresses and the line without its config field.
+func parseStartingLine(line []byte) (demoAddrs, []byte, bool) {
+	var fields map[string]json.RawMessage
+	prefix, body := []byte(nil), bytes.TrimSpace(line)
+	if json.Unmarshal(body, &fields) != nil {
+		parts := bytes.Split(body, []byte("\t"))
+		if len(parts) < 5 || string(parts[3]) != "starting" || json.Unmarshal(parts[len(parts)-1], &fields) != nil {
+			return demoAddrs{}, nil, false
+		}
+		prefix = bytes.Join(parts[:len(parts)-1], []byte("\t"))
+	} else if string(fields["msg"]) != `"starting"` {
+		return demoAddrs{}, nil, false
+	}
+	var a demoAddrs
+	if json.Unmarshal(fields["listen"], &a.listen) != nil || json.Unmarshal(fields["ops_listen"], &a.ops) != nil ||
+		a.listen == "" || a.ops == "" {
+		return demoAddrs{}, nil, false
+	}
+	delete(fields, "config")
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return a, line, true
+	}
+	if prefix != nil {
+		b = append(append(prefix, '\t'), b...)
+	}
+	return a, append(b, '\n'), true
 }
 
 // demoWaitReady polls the proxy's /readyz until it answers 200: the keys are
@@ -411,220 +509,58 @@ func (d *demoServers) stop() error {
 	return errors.Join(errs...)
 }
 
-// demoIssuer plays Clerk's Frontend API for the demo: one RSA key, its JWKS,
-// and a token endpoint. It is safe for concurrent use once url is set.
-type demoIssuer struct {
-	key *rsa.PrivateKey
-	kid string
-	url string
-	now func() time.Time
+// newDemoIssuer is the token issuer playing Clerk's Frontend API for the
+// demo (internal/fake's Clerk): one RSA key, its JWKS, and GET /token
+// minting the demo's defaults. Pages on other origins (the demo page, a
+// local app) fetch tokens, so it answers with Hasura's default CORS.
+// Whoever serves its Handler sets its URL.
+func newDemoIssuer() (*fake.Clerk, error) {
+	return fake.NewClerk(
+		fake.WithKIDPrefix("ins_demo"),
+		fake.WithCacheControl("public, max-age=300"),
+		fake.WithClerkCORS(),
+		fake.WithTokenDefaults(fake.TokenDefaults{AZP: demoAZP, TTL: demoDefaultTTL, MaxTTL: demoMaxTTL}),
+	)
 }
 
-func newDemoIssuer() (*demoIssuer, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, err
-	}
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
-	}
-	return &demoIssuer{key: key, kid: "ins_demo" + hex.EncodeToString(b[:]), now: time.Now}, nil
-}
-
-func (d *demoIssuer) handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/jwks.json", d.serveJWKS)
-	mux.HandleFunc("GET /token", d.serveToken)
-	return mux
-}
-
-func (d *demoIssuer) serveJWKS(w http.ResponseWriter, _ *http.Request) {
-	pub := d.key.PublicKey
-	doc := map[string][]map[string]string{"keys": {{
-		"kty": "RSA", "use": "sig", "alg": "RS256", "kid": d.kid,
-		"n": base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
-		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
-	}}}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	_ = json.NewEncoder(w).Encode(doc)
-}
-
-// demoClaims are the variable parts of a minted token.
-type demoClaims struct {
-	user, role string
-	allowed    []string
-	ttl        time.Duration
-	azp        string
-	// iss overrides the issuer (a token "from another Clerk instance");
-	// empty means the issuer's own URL.
-	iss string
-}
-
-// serveToken mints a token: ?user=alice&role=user&allowed=user,editor&ttl=1h&azp=URL&iss=URL.
-// The answer is the bare token, so TOKEN=$(curl -s ...) works.
-func (d *demoIssuer) serveToken(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	c := demoClaims{user: q.Get("user"), role: q.Get("role"), ttl: demoDefaultTTL, azp: demoAZP}
-	if c.user == "" {
-		c.user = "alice"
-	}
-	if c.role == "" {
-		c.role = "user"
-	}
-	c.allowed = []string{c.role}
-	if v := q.Get("allowed"); v != "" {
-		c.allowed = strings.Split(v, ",")
-	}
-	if v := q.Get("azp"); v != "" {
-		c.azp = v
-	}
-	c.iss = q.Get("iss")
-	if v := q.Get("ttl"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d == 0 || d > demoMaxTTL || d < -demoMaxTTL {
-			http.Error(w, fmt.Sprintf("ttl: a Go duration between -%s and %s, not 0 (negative mints an expired token)", demoMaxTTL, demoMaxTTL), http.StatusBadRequest)
-			return
-		}
-		c.ttl = d
-	}
-	for _, v := range append([]string{c.user, c.role, c.azp}, c.allowed...) {
-		if v == "" || len(v) > 128 || !demoPrintable(v) || len(c.iss) > 128 || !demoPrintable(c.iss) {
-			http.Error(w, "user, role, allowed, azp and iss must be 1-128 printable characters", http.StatusBadRequest)
-			return
-		}
-	}
-	tok, err := d.mint(c)
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = io.WriteString(w, tok+"\n")
-}
-
-func demoPrintable(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// mint signs a token shaped like a Clerk "hasura" JWT template token.
-func (d *demoIssuer) mint(c demoClaims) (string, error) {
-	now := d.now().Unix()
-	var sid [8]byte
-	if _, err := rand.Read(sid[:]); err != nil {
-		return "", err
-	}
-	allowed := make([]any, len(c.allowed))
-	for i, r := range c.allowed {
-		allowed[i] = r
-	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"iss": cmp.Or(c.iss, d.url),
-		"sub": c.user,
-		"azp": c.azp,
-		"sid": "sess_" + hex.EncodeToString(sid[:]),
-		"iat": now,
-		"nbf": now - 5,
-		"exp": now + int64(c.ttl/time.Second),
-		auth.DefaultClaimsNamespace: map[string]any{
-			"x-hasura-user-id":       c.user,
-			"x-hasura-default-role":  c.role,
-			"x-hasura-allowed-roles": allowed,
-		},
-	})
-	tok.Header["kid"] = d.kid
-	return tok.SignedString(d.key)
-}
-
-// demoHasura stands in for Hasura with HASURA_GRAPHQL_ADMIN_SECRET set: it
-// refuses requests without the right admin secret, as Hasura does, and
-// answers every query and subscription with the session it received. It is
-// safe for concurrent use.
+// demoHasura stands in for Hasura with HASURA_GRAPHQL_ADMIN_SECRET set
+// (internal/fake's Hasura): it refuses requests without the right admin
+// secret, as Hasura does, and answers every query and subscription with
+// the session it received, events subscription events interval apart (the
+// page's live one until it stops). It answers with Hasura's default CORS
+// ("*"): a preflight sent straight to the stand-in gets 204, not 405. It
+// keeps no record of what it received. It is safe for concurrent use.
 type demoHasura struct {
 	secret   string
 	events   int           // subscription events per subscription
 	interval time.Duration // between events
 
-	mu     sync.Mutex
-	conns  map[*websocket.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	once sync.Once
+	h    *fake.Hasura
 }
 
-func (d *demoHasura) handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "OK")
+func (d *demoHasura) standIn() *fake.Hasura {
+	d.once.Do(func() {
+		d.h = fake.NewHasura(
+			fake.WithAdminSecret(d.secret),
+			fake.WithEvents(d.events, d.interval),
+			fake.WithLiveOperation(demoLiveOperation),
+			fake.WithHasuraCORS(),
+			fake.WithRecordLimit(0),
+		)
 	})
-	mux.HandleFunc("/v1/graphql", d.serveGraphQL)
-	return mux
+	return d.h
 }
 
-// session is what Hasura would see: the x-hasura-* values by lower-case
-// name, with the admin secret replaced by whether it is present.
-func (d *demoHasura) session(h http.Header) map[string]any {
-	out := map[string]any{}
-	for k, vs := range h {
-		lk := strings.ToLower(k)
-		if !strings.HasPrefix(lk, "x-hasura-") || len(vs) == 0 {
-			continue
-		}
-		if lk == "x-hasura-admin-secret" {
-			out[lk] = true
-			continue
-		}
-		out[lk] = vs[0]
-	}
-	return out
-}
+func (d *demoHasura) handler() http.Handler { return d.standIn().Handler() }
 
-// adminSecretError is Hasura's refusal for a missing or wrong admin secret,
-// or "" when h carries the right one.
-func (d *demoHasura) adminSecretError(h http.Header) string {
-	vs, ok := h["X-Hasura-Admin-Secret"]
-	switch {
-	case !ok:
-		return "x-hasura-admin-secret/x-hasura-access-key required, but not found"
-	case len(vs) != 1 || !auth.Secret(d.secret).Equal(vs[0]):
-		return "invalid x-hasura-admin-secret/x-hasura-access-key"
-	}
-	return ""
-}
-
-func (d *demoHasura) serveGraphQL(w http.ResponseWriter, r *http.Request) {
-	if websocket.IsWebSocketUpgrade(r) {
-		d.serveWebSocket(w, r)
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		http.Error(w, "POST a GraphQL query", http.StatusMethodNotAllowed)
-		return
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
-	var body any
-	if msg := d.adminSecretError(r.Header); msg != "" {
-		body = map[string]any{"errors": []any{map[string]any{
-			"message": msg, "extensions": map[string]string{"path": "$", "code": "access-denied"},
-		}}}
-	} else {
-		body = map[string]any{"data": map[string]any{"session": d.session(r.Header)}}
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_ = json.NewEncoder(w).Encode(body)
-}
+// closeAll closes every WebSocket and waits for their handlers.
+func (d *demoHasura) closeAll() { d.standIn().Close() }
 
 // WebSocket subprotocols, as Hasura names them.
 const (
-	protoTransportWS = "graphql-transport-ws" // the graphql-ws library
-	protoLegacyWS    = "graphql-ws"           // subscriptions-transport-ws (Apollo)
+	protoTransportWS = fake.ProtoTransportWS // the graphql-ws library
+	protoLegacyWS    = fake.ProtoLegacyWS    // subscriptions-transport-ws (Apollo)
 )
 
 // demoWSMessage is a message of either protocol.
@@ -634,220 +570,15 @@ type demoWSMessage struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
-// serveWebSocket speaks Hasura's two protocols, chosen as Hasura chooses:
-// exactly "graphql-transport-ws" is the graphql-ws library's protocol,
-// anything else the legacy one.
-func (d *demoHasura) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	offered := websocket.Subprotocols(r)
-	proto := protoLegacyWS
-	if len(offered) == 1 && offered[0] == protoTransportWS {
-		proto = protoTransportWS
-	}
-	var rh http.Header
-	if len(offered) > 0 {
-		rh = http.Header{"Sec-Websocket-Protocol": {proto}}
-	}
-	up := websocket.Upgrader{
-		HandshakeTimeout: 10 * time.Second,
-		// The stand-in is only reached through the proxy on 127.0.0.1.
-		CheckOrigin: func(*http.Request) bool { return true },
-	}
-	conn, err := up.Upgrade(w, r, rh)
-	if err != nil {
-		return // the upgrader answered
-	}
-	if !d.track(conn) {
-		_ = conn.Close()
-		return
-	}
-	defer d.untrack(conn)
-	c := &demoConn{conn: conn, proto: proto, upgrade: r.Header, hasura: d}
-	c.run()
-}
-
-func (d *demoHasura) track(c *websocket.Conn) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return false
-	}
-	if d.conns == nil {
-		d.conns = map[*websocket.Conn]struct{}{}
-	}
-	d.conns[c] = struct{}{}
-	d.wg.Add(1)
-	return true
-}
-
-func (d *demoHasura) untrack(c *websocket.Conn) {
-	d.mu.Lock()
-	delete(d.conns, c)
-	d.mu.Unlock()
-	_ = c.Close()
-	d.wg.Done()
-}
-
-// closeAll closes every WebSocket and waits for their handlers.
-func (d *demoHasura) closeAll() {
-	d.mu.Lock()
-	d.closed = true
-	for c := range d.conns {
-		_ = c.Close()
-	}
-	d.mu.Unlock()
-	d.wg.Wait()
-}
-
-// demoConn is one stand-in WebSocket connection.
-type demoConn struct {
-	conn    *websocket.Conn
-	proto   string
-	upgrade http.Header
-	hasura  *demoHasura
-
-	writeMu sync.Mutex
-	session map[string]any // set by a successful connection_init
-}
-
-func (c *demoConn) send(m any) error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return c.conn.WriteJSON(m)
-}
-
-func (c *demoConn) close(code int, reason string) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
-}
-
-// run reads messages until the connection ends; subscriptions run in their
-// own goroutines and end with it.
-func (c *demoConn) run() {
-	ctx, cancel := context.WithCancel(context.Background())
-	var subs sync.WaitGroup
-	defer func() {
-		cancel()
-		subs.Wait()
-	}()
-	active := map[string]context.CancelFunc{}
-	var activeMu sync.Mutex
-	c.conn.SetReadLimit(1 << 20)
-	for {
-		var m demoWSMessage
-		if err := c.conn.ReadJSON(&m); err != nil {
-			return
-		}
-		switch m.Type {
-		case "connection_init":
-			if !c.init(m.Payload) {
-				return
-			}
-		case "ping":
-			_ = c.send(demoWSMessage{Type: "pong"})
-		case "subscribe", "start":
-			if c.session == nil {
-				if c.proto == protoTransportWS {
-					c.close(4401, "Unauthorized")
-					return
-				}
-				_ = c.send(map[string]any{"type": "error", "id": m.ID, "payload": map[string]any{
-					"message":    "start received before the connection is initialised",
-					"extensions": map[string]string{"path": "$", "code": "start-failed"},
-				}})
-				continue
-			}
-			subCtx, stop := context.WithCancel(ctx)
-			activeMu.Lock()
-			if old, ok := active[m.ID]; ok {
-				old()
-			}
-			active[m.ID] = stop
-			activeMu.Unlock()
-			subs.Add(1)
-			go func(id string) {
-				defer subs.Done()
-				c.emit(subCtx, id)
-			}(m.ID)
-		case "complete", "stop":
-			activeMu.Lock()
-			if stop, ok := active[m.ID]; ok {
-				stop()
-				delete(active, m.ID)
-			}
-			activeMu.Unlock()
-		case "connection_terminate":
-			return
-		}
-	}
-}
-
-// init checks the admin secret as Hasura would: the connection_init
-// payload's headers, overridden by the upgrade request's.
-func (c *demoConn) init(payload json.RawMessage) bool {
-	var p struct {
-		Headers map[string]string `json:"headers"`
-	}
-	_ = json.Unmarshal(payload, &p)
-	h := http.Header{}
-	for k, v := range p.Headers {
-		h.Set(k, v)
-	}
-	for k, vs := range c.upgrade {
-		if strings.HasPrefix(strings.ToLower(k), "x-hasura-") {
-			h[k] = vs
-		}
-	}
-	if msg := c.hasura.adminSecretError(h); msg != "" {
-		if c.proto == protoTransportWS {
-			c.close(4403, "Forbidden")
-		} else {
-			_ = c.send(map[string]any{"type": "connection_error", "payload": msg})
-			c.close(4400, "Connection initialization failed: "+msg)
-		}
-		return false
-	}
-	c.session = c.hasura.session(h)
-	if err := c.send(demoWSMessage{Type: "connection_ack"}); err != nil {
-		return false
-	}
-	if c.proto == protoLegacyWS {
-		_ = c.send(demoWSMessage{Type: "ka"})
-	}
-	return true
-}
-
-// emit sends the session events of one subscription, then completes it.
-func (c *demoConn) emit(ctx context.Context, id string) {
-	kind := "next"
-	if c.proto == protoLegacyWS {
-		kind = "data"
-	}
-	t := time.NewTicker(c.hasura.interval)
-	defer t.Stop()
-	for i := 0; i < c.hasura.events; i++ {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-		payload, err := json.Marshal(map[string]any{"data": map[string]any{"session": c.session}})
-		if err != nil || c.send(demoWSMessage{Type: kind, ID: id, Payload: payload}) != nil {
-			return
-		}
-	}
-	_ = c.send(demoWSMessage{Type: "complete", ID: id})
-}
-
 // demoText is what printDemo fills in.
 type demoText struct {
 	opts                       demoOptions
 	proxy, ops, issuer, hasura string
 	config, token              string
 	tokenUser, tokenRole       string
+	page                       string // the demo page (demo_page.go)
+	// moved explains default ports that were taken.
+	moved []string
 }
 
 // printDemo prints the addresses and the commands to paste. The "# =>" lines
@@ -886,13 +617,18 @@ func printDemo(w io.Writer, t demoText) {
 	initPayload, _ := json.Marshal(map[string]any{"headers": map[string]string{"Authorization": "Bearer " + t.token}})
 	initMsg, _ := json.Marshal(demoWSMessage{Type: "connection_init", Payload: initPayload})
 
+	p("Open %s in a browser: a page on its own origin calling the proxy as a Clerk app does.\n\n", t.page)
 	p("hasura-auth-proxy demo: the real proxy with a token issuer playing Clerk and a Hasura stand-in,\n")
 	p("all in this process on 127.0.0.1 (nothing else is contacted).\n\n")
 	p("  proxy (clients use this)     %s\n", t.proxy)
 	p("  proxy ops                    %s/metrics  %s/readyz\n", t.ops, t.ops)
 	p("  token issuer (plays Clerk)   %s/.well-known/jwks.json\n", t.issuer)
 	p("  Hasura stand-in              %s (answers with the session it receives)\n", t.hasura)
-	p("  proxy configuration          %s\n\n", t.config)
+	p("  proxy configuration          %s\n", t.config)
+	for _, m := range t.moved {
+		p("  note: %s\n", m)
+	}
+	p("\n")
 	p("A token for %s (role %s, valid %s), as Clerk's \"hasura\" JWT template would issue:\n\n", t.tokenUser, t.tokenRole, t.opts.ttl)
 	p("TOKEN=%s\n\n", t.token)
 	p("Mint others (user, role, allowed, ttl (negative: expired), azp, iss):\n\n")
@@ -915,10 +651,13 @@ func printDemo(w io.Writer, t demoText) {
 	p("5. Hasura's auth-webhook mode, same checks (HASURA_GRAPHQL_AUTH_HOOK=%s%s):\n\n", t.proxy, demoWebhook)
 	p("  curl -s %s%s -H \"Authorization: Bearer $TOKEN\"\n", t.proxy, demoWebhook)
 	p("  # => {\"Cache-Control\":\"max-age=<seconds left>\",\"Expires\":\"<exp as an HTTP date>\",\"X-Hasura-Role\":%q,\"X-Hasura-User-Id\":%q}\n\n", t.tokenRole, t.tokenUser)
-	p("6. A subscription (graphql-transport-ws) with websocat (https://github.com/vi/websocat):\n\n")
+	p("6. A subscription: the page (%s) shows one live, surviving each token expiry; nothing to install.\n", t.page)
+	p("   The same from a terminal, optionally, with websocat (https://github.com/vi/websocat):\n\n")
 	p("  (echo '%s'; echo '%s'; sleep 4) | websocat --protocol %s %s\n", initMsg,
 		`{"type":"subscribe","id":"1","payload":{"query":"subscription { session }"}}`, protoTransportWS, wsURL)
 	p("  # => {\"type\":\"connection_ack\"}, then %d x {\"type\":\"next\",\"id\":\"1\",\"payload\":{\"data\":{\"session\":{...}}}}, then {\"type\":\"complete\",\"id\":\"1\"}\n\n", 3)
-	p("The proxy logs every decision on stderr; metrics: %s/metrics\n\n", t.ops)
+	p("%s", demoLimitsSteps(t))
+	printDemoSignOut(p, t)
+	p("The proxy's log follows on stderr, one line per request with its decision and reason; metrics: %s/metrics\n\n", t.ops)
 	p("%s\n", demoDone)
 }

@@ -188,6 +188,7 @@ type demoCommands struct {
 	mintURL string
 	curls   []printedCmd
 	verify  []printedCmd
+	signOut string // the sign-out command (demo_revoke_test.go runs it)
 	ws      struct {
 		proto, url string
 		messages   []string
@@ -210,6 +211,8 @@ func parseDemo(t *testing.T, lines []string, cmd string) demoCommands {
 			d.mintURL = strings.TrimSuffix(strings.TrimPrefix(l, "TOKEN=$(curl -s '"), "')")
 		case strings.HasPrefix(l, "TOKEN="):
 			d.token = strings.TrimPrefix(l, "TOKEN=")
+		case strings.HasPrefix(l, "  curl ") && strings.Contains(l, "/sign-out "):
+			d.signOut = strings.TrimSpace(l)
 		case strings.HasPrefix(l, "  curl "):
 			if !hasWant {
 				t.Fatalf("no expected answer after %q", l)
@@ -405,8 +408,13 @@ func TestDemo(t *testing.T) {
 		_ = c.Close()
 		t.Errorf("the proxy still listens on %s", proxyAddr)
 	}
-	if !strings.Contains(stderr.String(), `"msg":"request"`) {
-		t.Errorf("no access log on stderr:\n%s", stderr.String())
+	// Human-readable logs (log.format console) whose first line is short.
+	if !regexp.MustCompile(`(?m)^\S+\tINFO\tproxy\trequest\t\{`).MatchString(stderr.String()) {
+		t.Errorf("no console-format access log on stderr:\n%s", stderr.String())
+	}
+	start := regexp.MustCompile(`(?m)^\S+\tINFO\tmain\tstarting\t.*$`).FindString(stderr.String())
+	if start == "" || len(start) > 600 || strings.Contains(start, `"config":`) {
+		t.Errorf("starting line (%d bytes) = %q; want a short console line without the configuration", len(start), start)
 	}
 }
 

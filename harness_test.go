@@ -1,8 +1,8 @@
 package main
 
 // The harness of the package main tests: a stand-in Hasura that records what
-// it receives, a JWKS server with keys generated in the test, tokens signed
-// with them, a log sink the tests can wait on, and the proxy itself started
+// it receives and a JWKS server with keys generated in the test (both
+// internal/fake's), tokens signed with them, a log sink the tests can wait on, and the proxy itself started
 // through run() (in process) or as a built binary (process_test.go), always
 // on ephemeral 127.0.0.1 ports.
 
@@ -11,20 +11,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +27,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
@@ -134,172 +130,38 @@ func msgIs(msg string) func(logEntry) bool {
 	return func(e logEntry) bool { return e.str("msg") == msg }
 }
 
-// recorded is one request the stand-in Hasura received.
-type recorded struct {
-	Method, Path string
-	Header       http.Header
-	Body         []byte
-}
-
-// fakeHasura stands in for Hasura: /healthz answers 200 while healthy (500
-// otherwise), every other path records the request and answers a GraphQL
-// body. ?hang=1 waits until the client goes away; ?slow=1 announces itself on
-// slowArrived and answers once release is closed.
-type fakeHasura struct {
-	*httptest.Server
-	healthy     atomic.Bool
-	slowArrived chan struct{}
-	release     chan struct{}
-	releaseOnce sync.Once
-
-	mu   sync.Mutex
-	reqs []recorded
-}
-
-func newFakeHasura(t *testing.T) *fakeHasura {
+// newFakeHasura is the stand-in Hasura of these tests (internal/fake): it
+// records every request but GET /healthz and answers {"data":{"ok":true}};
+// ?hang=1 waits until the client goes away; ?slow=1 announces itself on
+// Arrived and answers at Release.
+func newFakeHasura(t *testing.T) *fake.Hasura {
 	t.Helper()
-	f := &fakeHasura{slowArrived: make(chan struct{}, 16), release: make(chan struct{})}
-	f.healthy.Store(true)
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(func() {
-		f.releaseSlow()
-		f.Close()
-	})
-	return f
+	return fake.StartHasura(t, fake.WithBody(`{"data":{"ok":true}}`))
 }
 
-// releaseSlow lets every ?slow=1 request answer.
-func (f *fakeHasura) releaseSlow() { f.releaseOnce.Do(func() { close(f.release) }) }
-
-func (f *fakeHasura) serve(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/healthz" {
-		if f.healthy.Load() {
-			_, _ = io.WriteString(w, "OK")
-			return
-		}
-		http.Error(w, "ERROR", http.StatusInternalServerError)
-		return
-	}
-	body, _ := io.ReadAll(r.Body)
-	f.mu.Lock()
-	f.reqs = append(f.reqs, recorded{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
-	f.mu.Unlock()
-	switch {
-	case r.URL.Query().Get("hang") != "":
-		<-r.Context().Done()
-		return
-	case r.URL.Query().Get("slow") != "":
-		f.slowArrived <- struct{}{}
-		select {
-		case <-f.release:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Request-Id", r.Header.Get("X-Request-Id"))
-	_, _ = io.WriteString(w, `{"data":{"ok":true}}`)
-}
-
-// last returns the last request received, if any.
-func (f *fakeHasura) last() (recorded, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.reqs) == 0 {
-		return recorded{}, false
-	}
-	return f.reqs[len(f.reqs)-1], true
-}
-
-func (f *fakeHasura) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.reqs)
-}
-
-// signingKey is an RSA key published by a fakeJWKS under kid.
-type signingKey struct {
-	kid string
-	key *rsa.PrivateKey
-}
-
-func newSigningKey(t *testing.T, kid string) signingKey {
+// newSigningKey generates an RSA key to publish under kid.
+func newSigningKey(t *testing.T, kid string) fake.Key {
 	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	k, err := fake.NewKey(kid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return signingKey{kid: kid, key: k}
+	return k
 }
 
-func (k signingKey) jwk() map[string]string {
-	pub := k.key.PublicKey
-	return map[string]string{
-		"kty": "RSA", "use": "sig", "alg": "RS256", "kid": k.kid,
-		"n": b64(pub.N.Bytes()),
-		"e": b64(big.NewInt(int64(pub.E)).Bytes()),
-	}
-}
-
-func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-// fakeJWKS serves a JWK Set. While failing it answers 500; while gated,
-// requests wait for openGate.
-type fakeJWKS struct {
-	*httptest.Server
-	failing atomic.Bool
-	gate    chan struct{}
-	fetches atomic.Int64
-
-	mu   sync.Mutex
-	keys []signingKey
-}
-
-func newFakeJWKS(t *testing.T, gated bool, keys ...signingKey) *fakeJWKS {
+// newFakeJWKS is a JWKS server (internal/fake's Clerk) publishing keys;
+// gated holds every fetch until ReleaseJWKS. Its address is JWKSURL.
+func newFakeJWKS(t *testing.T, gated bool, keys ...fake.Key) *fake.Clerk {
 	t.Helper()
-	f := &fakeJWKS{keys: keys, gate: make(chan struct{})}
-	if !gated {
-		close(f.gate)
+	opts := make([]fake.ClerkOption, 0, len(keys)+1)
+	for _, k := range keys {
+		opts = append(opts, fake.WithKey(k))
 	}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-f.gate:
-		case <-r.Context().Done():
-			return
-		}
-		f.fetches.Add(1)
-		if f.failing.Load() {
-			http.Error(w, "down", http.StatusInternalServerError)
-			return
-		}
-		f.mu.Lock()
-		set := map[string]any{"keys": []map[string]string{}}
-		var list []map[string]string
-		for _, k := range f.keys {
-			list = append(list, k.jwk())
-		}
-		if list != nil {
-			set["keys"] = list
-		}
-		f.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(set)
-	}))
-	var once sync.Once
-	t.Cleanup(func() {
-		once.Do(func() {
-			select {
-			case <-f.gate:
-			default:
-				close(f.gate)
-			}
-		})
-		f.Close()
-	})
-	return f
+	if gated {
+		opts = append(opts, fake.WithJWKSHeld())
+	}
+	return fake.StartClerk(t, opts...)
 }
-
-func (f *fakeJWKS) openGate() { close(f.gate) }
 
 // Issuers of the two configured secrets.
 const (
@@ -326,11 +188,13 @@ func claimsFor(iss string) jwt.MapClaims {
 	}
 }
 
-func signRS(t *testing.T, k signingKey, c jwt.MapClaims) string {
+// signRS signs c with k under its kid, whether or not anything publishes
+// k: forged and rotated tokens too.
+func signRS(t *testing.T, k fake.Key, c jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
-	tok.Header["kid"] = k.kid
-	s, err := tok.SignedString(k.key)
+	tok.Header["kid"] = k.KID
+	s, err := tok.SignedString(k.Private)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,6 +225,10 @@ type testConfig struct {
 	MaxBodyBytes                                  int
 	LogFormat, LogLevel                           string
 	LogUserID                                     bool
+	// WebSocket holds lines of the websocket: section, each "key: value".
+	WebSocket []string
+	// Extra is YAML appended as it is (whole top-level sections).
+	Extra string
 }
 
 func (c testConfig) yaml() string {
@@ -397,10 +265,17 @@ func (c testConfig) yaml() string {
 		line("  jwks:")
 		line("    unknown_kid_refresh_interval: %q", c.UnknownKIDRefreshInterval)
 	}
+	if len(c.WebSocket) > 0 {
+		line("websocket:")
+		for _, l := range c.WebSocket {
+			line("  %s", l)
+		}
+	}
 	line("log:")
 	opt("level", c.LogLevel)
 	opt("format", c.LogFormat)
 	line("  user_id: %t", c.LogUserID)
+	b.WriteString(c.Extra)
 	return b.String()
 }
 

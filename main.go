@@ -5,49 +5,16 @@
 //
 // Usage:
 //
-//	hasura-auth-proxy [-config FILE]                 run the proxy (default config.yaml)
+//	hasura-auth-proxy [-config FILE]                 run the proxy (default ./config.yaml, else the environment)
 //	hasura-auth-proxy -check-config [-config FILE]   validate the configuration and exit
 //	hasura-auth-proxy demo                           try it: proxy, token issuer and Hasura stand-in on 127.0.0.1
 //	hasura-auth-proxy verify [-config FILE] [-role ROLE] TOKEN|-
 //	                                                 explain the proxy's decision on a token (exit 0 allowed, 1 refused)
-//
-// # The demo subcommand
-//
-// The real proxy, in one command, on 127.0.0.1 only.
-//
-// `hasura-auth-proxy demo` starts three things in this process:
-//
-//   - a token issuer that plays Clerk: its own RSA-2048 key generated at
-//     start, a JWKS at /.well-known/jwks.json (kid set), and GET /token
-//     minting Clerk-shaped RS256 template tokens (iss, sub, azp, sid, iat,
-//     nbf = iat-5, exp, header kid) carrying the Hasura claims;
-//   - a Hasura stand-in that answers every GraphQL query, and one
-//     subscription on both WebSocket protocols, with the session it
-//     received (the admin secret shown only as "present");
-//   - the real proxy (serve) with a configuration written to a temporary
-//     file that points at both, which verify can load too.
-//
-// It prints the addresses, a fresh token and commands to paste: requests that
-// are allowed and refused, verify, the webhook and a subscription. Ctrl-C
-// (ctx) stops everything and removes the temporary file. Nothing listens on
-// or connects to anything but 127.0.0.1.
-//
-// # The verify subcommand
-//
-// Why is this token refused?
-//
-// It loads the configuration exactly as the proxy does, builds the same
-// Authenticator and the same proxy.Handler, waits (bounded) for the keys the
-// proxy would hold, and sends one POST /v1/graphql through the handler with
-// the token where the configuration reads it. Nothing leaves the process but
-// the JWKS fetches: the request that would go to Hasura is captured by a
-// stub transport, behind the proxy's own admin-secret guard.
-//
-// verify never needs Hasura's admin secret: it runs with a random one of its
-// own (HASURA_GRAPHQL_ADMIN_SECRET and upstream.admin_secret are replaced),
-// so it can neither print nor leak the real one; the admin secret header is
-// printed redacted anyway. JWT keys (HS secrets) are never printed. The
-// token's own header and claims are printed: they are the caller's.
+//	hasura-auth-proxy healthcheck [-addr HOST:PORT]  probe a running proxy's /readyz (exit 0 ready, 1 not)
+//	hasura-auth-proxy version                        print the version, commit and Go version
+//	hasura-auth-proxy help [COMMAND]                 list the commands, or a command's flags
+//	hasura-auth-proxy revoke -config FILE (-session ID | -user ID)
+//	                                                 revoke a Clerk session or user on every replica (through redis.url)
 package main
 
 import (
@@ -96,38 +63,114 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runDemo(ctx, args[1:], stdout, stderr)
 		case "verify":
 			return runVerify(ctx, args[1:], os.Stdin, stdout, stderr)
+		case "healthcheck":
+			return runHealthcheck(ctx, args[1:], stdout, stderr)
+		case "version":
+			printVersion(stdout)
+			return nil
+		case "help":
+			return runHelp(ctx, args[1:], stdout, stderr)
+		case "revoke":
+			return runRevoke(ctx, args[1:], stdout, stderr)
 		}
 	}
-	fs := flag.NewFlagSet("hasura-auth-proxy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "config.yaml", "configuration file")
-	checkOnly := fs.Bool("check-config", false, "validate the configuration, print every problem, and exit")
+	fs := newProxyFlags(stderr)
+	configPath := fs.String("config", "", "configuration file (default ./config.yaml if it exists, else the environment alone)")
+	checkOnly := fs.Bool("check-config", false, "validate the configuration, print every problem and warning, and exit")
+	version := fs.Bool("version", false, "print the version, commit and Go version, and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return exitCode(2)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "hasura-auth-proxy: unexpected argument %q\n", fs.Arg(0))
-		return exitCode(2)
-	}
-	cfg, err := loadConfig(*configPath, os.Getenv)
-	if *checkOnly {
-		if err != nil {
-			fmt.Fprintf(stderr, "configuration %s is invalid:\n", *configPath)
-			for _, line := range splitErrors(err) {
-				fmt.Fprintln(stderr, "  -", line)
-			}
-			return exitCode(1)
-		}
-		fmt.Fprintf(stdout, "configuration %s is valid\n", *configPath)
+	if *version {
+		printVersion(stdout)
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("configuration %s: %w", *configPath, err)
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "hasura-auth-proxy: unexpected argument %q (commands: demo, verify, healthcheck, version, help)\n", fs.Arg(0))
+		return exitCode(2)
 	}
-	return serve(ctx, cfg, stderr)
+	cfg, src, err := resolveConfig(*configPath, os.LookupEnv)
+	if *checkOnly {
+		return reportCheck(cfg, src, err, stdout, stderr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "hasura-auth-proxy: configuration %s is invalid:\n", src)
+		for _, line := range splitErrors(err) {
+			fmt.Fprintln(stderr, "  -", line)
+		}
+		return exitCode(1)
+	}
+	// SIGHUP reloads the file and the environment (reload.go) instead of
+	// ending the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return serve(ctx, cfg, src, stderr, reloadSource{signals: hup, load: func() (*fileConfig, error) {
+		c, _, err := resolveConfig(*configPath, os.LookupEnv)
+		return c, err
+	}})
+}
+
+// newProxyFlags is the flag set of the proxy itself; its usage is the
+// top-level help.
+func newProxyFlags(stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("hasura-auth-proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// runHelp is `hasura-auth-proxy help [COMMAND]`: the top-level help on
+// stdout, or the command's own.
+func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fs := newProxyFlags(stdout)
+		fs.String("config", "", "configuration file (default ./config.yaml if it exists, else the environment alone)")
+		fs.Bool("check-config", false, "validate the configuration, print every problem and warning, and exit")
+		fs.Bool("version", false, "print the version, commit and Go version, and exit")
+		fs.Usage()
+		return nil
+	}
+	switch args[0] {
+	case "demo", "verify", "healthcheck":
+		return run(ctx, []string{args[0], "-h"}, stdout, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "usage: hasura-auth-proxy version\n\nPrints the module version, the commit and the Go version the binary was built with.")
+		return nil
+	}
+	fmt.Fprintf(stderr, "hasura-auth-proxy help: unknown command %q (commands: demo, verify, healthcheck, version)\n", args[0])
+	return exitCode(2)
+}
+
+// reportCheck prints the outcome of -check-config: every problem (exit 1),
+// or "valid" with the warnings (exit 0).
+func reportCheck(cfg *fileConfig, src configSource, err error, stdout, stderr io.Writer) error {
+	if err != nil {
+		fmt.Fprintf(stderr, "configuration %s is invalid:\n", src)
+		for _, line := range splitErrors(err) {
+			fmt.Fprintln(stderr, "  -", line)
+		}
+		return exitCode(1)
+	}
+	warnings := configWarnings(cfg)
+	if len(warnings) > 0 {
+		fmt.Fprintf(stderr, "warnings:\n")
+		for _, w := range warnings {
+			fmt.Fprintln(stderr, "  -", w)
+		}
+	}
+	fmt.Fprintf(stdout, "configuration %s is valid", src)
+	if n := len(warnings); n > 0 {
+		fmt.Fprintf(stdout, " (%d warning%s)", n, map[bool]string{true: "", false: "s"}[n == 1])
+	}
+	fmt.Fprintln(stdout)
+	return nil
 }
 
 // splitErrors flattens joined errors into one line each.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 )
 
 // outcome is one request through a running proxy and the series it must
@@ -102,7 +104,7 @@ func TestMetricsPerOutcome(t *testing.T) {
 	admin := "admin-" + randomHex(t, 8)
 
 	h := newFakeHasura(t)
-	p := startProxy(t, testConfig{UpstreamURL: h.URL, AdminSecret: admin, JWKSURL: jwks.URL, HSKey: hsKey,
+	p := startProxy(t, testConfig{UpstreamURL: h.URL, AdminSecret: admin, JWKSURL: jwks.JWKSURL(), HSKey: hsKey,
 		AnonRole: "anonymous", MaxBodyBytes: 4096})
 	p.waitKeys(t, "clerk")
 
@@ -167,12 +169,12 @@ func TestMetricsPerOutcome(t *testing.T) {
 			want: with(with(graphql200, verified), map[string]float64{"auth_decisions_total{reason=expired,result=denied}": 1})},
 		{name: "denied bad signature", wantStatus: 200,
 			header: func(t *testing.T, h http.Header) {
-				h.Set("Authorization", "Bearer "+signRS(t, newSigningKey(t, key.kid), claimsFor(rsIssuer)))
+				h.Set("Authorization", "Bearer "+signRS(t, newSigningKey(t, key.KID), claimsFor(rsIssuer)))
 			},
 			want: with(with(graphql200, verified), map[string]float64{"auth_decisions_total{reason=bad_signature,result=denied}": 1})},
 		{name: "denied unknown kid, after one refresh", wantStatus: 200,
 			header: func(t *testing.T, h http.Header) {
-				h.Set("Authorization", "Bearer "+signRS(t, signingKey{kid: "rotated", key: key.key}, claimsFor(rsIssuer)))
+				h.Set("Authorization", "Bearer "+signRS(t, fake.Key{KID: "rotated", Private: key.Private}, claimsFor(rsIssuer)))
 			},
 			want: with(with(graphql200, verified), map[string]float64{"auth_decisions_total{reason=unknown_kid,result=denied}": 1,
 				"jwks_refresh_total{issuer=clerk,result=unknown_kid_refresh}": 1, "jwks_refresh_total{issuer=clerk,result=success}": 1})},
@@ -229,8 +231,10 @@ func TestMetricsMissingToken(t *testing.T) {
 		"requests_total{code=200,endpoint=graphql}": 1, "auth_decisions_total{reason=missing,result=denied}": 1}})
 	runOutcome(t, p, outcome{name: "malformed", header: bearer("not-a-jwt"), wantStatus: 200, want: map[string]float64{
 		"requests_total{code=200,endpoint=graphql}": 1, "auth_decisions_total{reason=malformed,result=denied}": 1}})
-	runOutcome(t, p, outcome{name: "missing on metadata", path: "/v1/metadata", wantStatus: 400, want: map[string]float64{
-		"requests_total{code=400,endpoint=metadata}": 1, "auth_decisions_total{reason=missing,result=denied}": 1}})
+	runOutcome(t, p, outcome{name: "missing on a REST endpoint", path: "/api/rest/things", wantStatus: 400, want: map[string]float64{
+		"requests_total{code=400,endpoint=rest}": 1, "auth_decisions_total{reason=missing,result=denied}": 1}})
+	runOutcome(t, p, outcome{name: "metadata is outside the allow-list", path: "/v1/metadata", wantStatus: 404, want: map[string]float64{
+		"requests_total{code=404,endpoint=metadata}": 1, "requests_not_allowed_total{reason=path}": 1}})
 }
 
 func TestMetricsUpstreamErrors(t *testing.T) {
@@ -273,11 +277,11 @@ func TestJWKSRefreshMetricsAndLogs(t *testing.T) {
 	key := newSigningKey(t, "kid-1")
 	jwks := newFakeJWKS(t, false, key)
 	h := newFakeHasura(t)
-	p := startProxy(t, testConfig{UpstreamURL: h.URL, AdminSecret: "admin-" + randomHex(t, 8), JWKSURL: jwks.URL,
+	p := startProxy(t, testConfig{UpstreamURL: h.URL, AdminSecret: "admin-" + randomHex(t, 8), JWKSURL: jwks.JWKSURL(),
 		UnknownKIDRefreshInterval: "1ms"})
 	p.waitKeys(t, "clerk")
 	good := signRS(t, key, claimsFor(rsIssuer))
-	unknown := signRS(t, signingKey{kid: "unknown", key: key.key}, claimsFor(rsIssuer))
+	unknown := signRS(t, fake.Key{KID: "unknown", Private: key.Private}, claimsFor(rsIssuer))
 	count := func(msg string) int {
 		n := 0
 		for _, e := range p.logs.entries() {
@@ -288,7 +292,7 @@ func TestJWKSRefreshMetricsAndLogs(t *testing.T) {
 		return n
 	}
 
-	jwks.failing.Store(true)
+	jwks.SetAnswer(fake.JWKSError)
 	// Each unknown-kid token triggers one refresh, which fails.
 	for i := range 3 {
 		runOutcome(t, p, outcome{name: "unknown kid while failing", header: bearer(unknown), wantStatus: 200, want: map[string]float64{
@@ -311,7 +315,7 @@ func TestJWKSRefreshMetricsAndLogs(t *testing.T) {
 		t.Errorf("unknown-kid refresh logged %d times; want once per refresh (3)", got)
 	}
 
-	jwks.failing.Store(false)
+	jwks.SetAnswer(fake.JWKSKeys)
 	runOutcome(t, p, outcome{name: "unknown kid after recovery", header: bearer(unknown), wantStatus: 200, want: map[string]float64{
 		"requests_total{code=200,endpoint=graphql}":                   1,
 		"auth_decisions_total{reason=unknown_kid,result=denied}":      1,
@@ -332,9 +336,9 @@ func TestJWKSRefreshMetricsAndLogs(t *testing.T) {
 
 func TestReadiness(t *testing.T) {
 	key := newSigningKey(t, "kid-1")
-	jwks := newFakeJWKS(t, true, key) // holds every fetch until openGate
+	jwks := newFakeJWKS(t, true, key) // holds every fetch until ReleaseJWKS
 	h := newFakeHasura(t)
-	p := startProxy(t, testConfig{UpstreamURL: h.URL, AdminSecret: "admin-" + randomHex(t, 8), JWKSURL: jwks.URL, HSKey: randomHex(t, 24)})
+	p := startProxy(t, testConfig{UpstreamURL: h.URL, AdminSecret: "admin-" + randomHex(t, 8), JWKSURL: jwks.JWKSURL(), HSKey: randomHex(t, 24)})
 
 	ready := func(t *testing.T) (int, string, float64) {
 		t.Helper()
@@ -371,7 +375,7 @@ func TestReadiness(t *testing.T) {
 		}
 	})
 	t.Run("after keys arrive", func(t *testing.T) {
-		jwks.openGate()
+		jwks.ReleaseJWKS()
 		p.waitKeys(t, "clerk")
 		body, g := waitReady(t, 200)
 		if body != "ready\n" || g != 1 {
@@ -379,14 +383,14 @@ func TestReadiness(t *testing.T) {
 		}
 	})
 	t.Run("while Hasura is down", func(t *testing.T) {
-		h.healthy.Store(false)
+		h.SetHealthy(false)
 		body, g := waitReady(t, 503)
 		if body != "not ready: hasura: /healthz answered 500\n" || g != 0 {
 			t.Errorf("/readyz body %q gauge %v; want Hasura named and 0", body, g)
 		}
 	})
 	t.Run("after Hasura is back", func(t *testing.T) {
-		h.healthy.Store(true)
+		h.SetHealthy(true)
 		if body, g := waitReady(t, 200); body != "ready\n" || g != 1 {
 			t.Errorf("/readyz body %q gauge %v; want ready and 1", body, g)
 		}
@@ -404,12 +408,12 @@ func TestOpsEndpointsOnlyOnOpsPort(t *testing.T) {
 		wantBody   string
 	}{
 		{"/healthz", 200, "OK"}, // Hasura's
-		{"/readyz", 400, ""},    // authenticated: no token, no unauthorized role
-		{"/metrics", 400, ""},
+		{"/readyz", 404, ""},    // outside upstream.allowed_paths
+		{"/metrics", 404, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			before := h.count()
+			before := h.Count()
 			status, body := get(t, p.client+tt.path)
 			if status != tt.wantStatus {
 				t.Errorf("client port %s = %d; want %d", tt.path, status, tt.wantStatus)
@@ -420,7 +424,7 @@ func TestOpsEndpointsOnlyOnOpsPort(t *testing.T) {
 			if strings.Contains(body, "hasura_auth_proxy_") || strings.Contains(body, "ready") {
 				t.Errorf("client port %s served an ops answer: %q", tt.path, body)
 			}
-			if h.count() != before {
+			if h.Count() != before {
 				t.Errorf("%s reached Hasura's recorded paths", tt.path)
 			}
 		})
@@ -444,7 +448,7 @@ func TestNoSecretsInOutput(t *testing.T) {
 	admin := "admin-" + randomHex(t, 12)
 	hsKey := "hskey-" + randomHex(t, 20)
 	wrongAdmin := "wrong-" + randomHex(t, 12)
-	cfg := testConfig{UpstreamURL: h.URL, AdminSecret: admin, JWKSURL: jwks.URL, HSKey: hsKey, MaxBodyBytes: 4096,
+	cfg := testConfig{UpstreamURL: h.URL, AdminSecret: admin, JWKSURL: jwks.JWKSURL(), HSKey: hsKey, MaxBodyBytes: 4096,
 		ResponseHeaderTimeout: "300ms", LogLevel: "debug"}
 	p := startProxy(t, cfg)
 	p.waitKeys(t, "clerk")
@@ -468,7 +472,7 @@ func TestNoSecretsInOutput(t *testing.T) {
 		{path: "/v1/graphql", header: auth(mint(signHS(t, hsKey, claimsFor(hsIssuer))))},
 		{path: "/v1/metadata", header: auth(mint(signRS(t, key, expired)))},
 		{path: "/v1/graphql", header: auth(mint(signRS(t, newSigningKey(t, "kid-1"), claimsFor(rsIssuer))))},
-		{path: "/v1/graphql", header: auth(mint(signRS(t, signingKey{kid: "other", key: key.key}, claimsFor(rsIssuer))))},
+		{path: "/v1/graphql", header: auth(mint(signRS(t, fake.Key{KID: "other", Private: key.Private}, claimsFor(rsIssuer))))},
 		{path: "/v1/graphql", header: auth(mint(signHS(t, hsKey+"x", claimsFor(hsIssuer))))},
 		{path: "/v1/graphql", header: auth(mint(signHS(t, hsKey, noRoles)))},
 		{path: "/v1/graphql", header: auth(mint(signRS(t, key, badIss)))},

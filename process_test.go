@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 )
 
 // binPath is the proxy binary TestMain built, or "" under -short.
@@ -75,6 +77,7 @@ type process struct {
 	logs        *logSink
 	client, ops string
 	clientAddr  string
+	configPath  string        // the configuration file it was started with
 	exited      chan struct{} // closed once the process has exited
 	state       *os.ProcessState
 }
@@ -84,8 +87,8 @@ type process struct {
 func startBinary(t *testing.T, c testConfig) *process {
 	t.Helper()
 	needBinary(t)
-	p := &process{logs: newLogSink(), exited: make(chan struct{})}
-	p.cmd = exec.Command(binPath, "-config", writeConfig(t, c))
+	p := &process{logs: newLogSink(), exited: make(chan struct{}), configPath: writeConfig(t, c)}
+	p.cmd = exec.Command(binPath, "-config", p.configPath)
 	p.cmd.Env = childEnv()
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -139,7 +142,7 @@ type result struct {
 
 // slowRequest sends an anonymous ?slow=1 query in the background and waits
 // until the stand-in Hasura holds it.
-func slowRequest(t *testing.T, client string, h *fakeHasura) <-chan result {
+func slowRequest(t *testing.T, client string, h *fake.Hasura) <-chan result {
 	t.Helper()
 	out := make(chan result, 1)
 	go func() {
@@ -153,7 +156,7 @@ func slowRequest(t *testing.T, client string, h *fakeHasura) <-chan result {
 		out <- result{status: resp.StatusCode, body: string(b), err: err}
 	}()
 	select {
-	case <-h.slowArrived:
+	case <-h.Arrived():
 	case <-time.After(waitTimeout):
 		t.Fatal("the slow request never reached Hasura")
 	}
@@ -210,7 +213,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 			default:
 			}
 
-			h.releaseSlow()
+			h.Release()
 			r := <-inFlight
 			if r.err != nil || r.status != 200 || r.body != `{"data":{"ok":true}}` {
 				t.Errorf("in-flight request got %d %q %v; want Hasura's full answer", r.status, r.body, r.err)
@@ -310,7 +313,7 @@ func TestBinaryBadConfig(t *testing.T) {
 		want     string
 	}{
 		{"check valid", []string{"-check-config", "-config", good}, 0, "configuration " + good + " is valid"},
-		{"check invalid", []string{"-check-config", "-config", bad}, 1, "cannot unmarshal !!str"},
+		{"check invalid", []string{"-check-config", "-config", bad}, 1, "server.max_body_bytes: this is text; write a whole number such as 10485760"},
 		{"run invalid", []string{"-config", bad}, 1, "hasura-auth-proxy: "},
 		{"unknown flag", []string{"-nope"}, 2, "flag provided but not defined: -nope"},
 	}

@@ -61,8 +61,11 @@ const (
 
 // serve runs the proxy until ctx is done, then drains in-flight requests
 // within server.shutdown_grace. Its startup line ("starting") names the bound
-// addresses, so a listen address of port 0 can be discovered from the log.
-func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
+// addresses, so a listen address of port 0 can be discovered from the log,
+// the build (version, revision, goversion) and where the configuration came
+// from (config_from: src). Each signal of reloads replaces the configuration
+// (reload.go).
+func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Writer, reloads reloadSource) error {
 	log, err := newLogger(cfg.Log, logOut)
 	if err != nil {
 		return err
@@ -72,29 +75,31 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
-	authn, err := auth.New(auth.Options{
-		Config:      cfg.Auth,
-		AdminSecret: cfg.Upstream.AdminSecret,
-		Logger:      log.Named("auth"),
-		Metrics:     m,
-	})
+	revoked, err := newRevocations(cfg, log.Named("revocation"), reg)
 	if err != nil {
 		return err
 	}
-	handler, err := proxy.New(proxy.Options{
-		Upstream:     cfg.Upstream,
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		ErrorStatus:  cfg.Auth.ErrorStatus,
-		Auth:         authn,
-		Logger:       log.Named("proxy"),
-		Metrics:      m,
-		LogUserID:    cfg.Log.UserID,
-		WebhookPath:  cfg.Server.WebhookPath,
-		WebSocket:    cfg.WebSocket,
-	})
+	defer revoked.close()
+	apiLimits, runLimits, closeLimits, err := newLimits(cfg, log, reg)
 	if err != nil {
 		return err
 	}
+	defer closeLimits()
+	build := readBuildInfo()
+	metrics.RegisterBuildInfo(reg, build.Version, build.revisionLabel(), build.GoVersion)
+	state := processState{revocations: revoked.set, limits: apiLimits}
+	gen, err := newGeneration(cfg, log, m, state)
+	if err != nil {
+		return err
+	}
+	live := &liveHandler{}
+	live.cur.Store(gen)
+	rl := &reloader{live: live, load: reloads.load, log: log, mainLog: mainLog, metrics: m, now: time.Now,
+		state: state}
+	m.ConfigLoaded(time.Now())
+	// A revocation closes the sockets of every generation, retired ones
+	// included.
+	revoked.closeSockets(rl.closeSessions)
 
 	clientLn, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -107,11 +112,11 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	}
 
 	health := newHealth(healthOptions{
-		Keys:     authn,
+		Keys:     live,
 		Upstream: cfg.Upstream,
 		Metrics:  m,
 	})
-	clientSrv := proxy.NewServer(cfg.Server, handler, log)
+	clientSrv := proxy.NewServer(cfg.Server, revoked.handler(live), log)
 	opsSrv := &http.Server{
 		Handler:           opsMux(reg, health),
 		ReadHeaderTimeout: opsReadHeaderTimeout,
@@ -127,10 +132,15 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	gen.start()
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		authn.Run(runCtx)
+		revoked.run(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		runLimits(runCtx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -140,17 +150,30 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	mainLog.Info("starting",
 		zap.String("listen", clientLn.Addr().String()),
 		zap.String("ops_listen", opsLn.Addr().String()),
+		zap.String("version", build.Version),
+		zap.String("revision", build.revisionLabel()),
+		zap.String("goversion", build.GoVersion),
+		zap.String("config_from", src.logValue()),
 		zap.Any("config", configView(cfg)),
 	)
+	for _, w := range configWarnings(cfg) {
+		mainLog.Warn("configuration warning", zap.String("warning", w))
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- serveUntilClosed(clientSrv, clientLn) }()
 	go func() { errc <- serveUntilClosed(opsSrv, opsLn) }()
 
 	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
-		mainLog.Error("listener failed", zap.Error(serveErr))
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case serveErr = <-errc:
+			mainLog.Error("listener failed", zap.Error(serveErr))
+			running = false
+		case <-reloads.signals:
+			rl.reload(ctx)
+		}
 	}
 	// Unready at once, then stop accepting and drain with a fresh deadline
 	// (ctx is already cancelled). The ops listener stays up while the client
@@ -164,7 +187,7 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 	// Shutdown does not track hijacked connections: WebSockets are closed
 	// (1001) alongside it.
 	wsClosed := make(chan error, 1)
-	go func() { wsClosed <- handler.CloseWebSockets(shutdownCtx) }()
+	go func() { wsClosed <- rl.closeWebSockets(shutdownCtx) }()
 	if err := clientSrv.Shutdown(shutdownCtx); err != nil {
 		mainLog.Warn("in-flight requests did not finish within the grace period; closing them", zap.Error(err))
 		_ = clientSrv.Close()
@@ -178,6 +201,7 @@ func serve(ctx context.Context, cfg *fileConfig, logOut io.Writer) error {
 		_ = opsSrv.Close()
 	}
 	cancelRun()
+	rl.stopAll()
 	wg.Wait()
 	mainLog.Info("stopped")
 	return serveErr

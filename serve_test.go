@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
 )
@@ -219,16 +220,7 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 func TestHealth(t *testing.T) {
-	var hasuraStatus atomic.Int32
-	var hits atomic.Int32
-	hasura := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" {
-			t.Errorf("health check asked %s; want /healthz", r.URL.Path)
-		}
-		hits.Add(1)
-		w.WriteHeader(int(hasuraStatus.Load()))
-	}))
-	t.Cleanup(hasura.Close)
+	hasura := fake.StartHasura(t)
 	down := httptest.NewServer(http.NotFoundHandler())
 	downURL := down.URL
 	down.Close()
@@ -242,7 +234,7 @@ func TestHealth(t *testing.T) {
 		draining     bool
 		wantStatus   int
 		wantBody     []string // lines, in order
-		wantHits     int32
+		wantHits     int64
 	}{
 		{name: "ready", url: hasura.URL + "/", hasuraStatus: 200, wantStatus: 200, wantBody: []string{"ready"}, wantHits: 1},
 		{name: "keys missing", url: hasura.URL, keys: noKeys, hasuraStatus: 200, wantStatus: 503, wantHits: 1,
@@ -256,8 +248,8 @@ func TestHealth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hits.Store(0)
-			hasuraStatus.Store(int32(tt.hasuraStatus))
+			before := hasura.HealthChecks()
+			hasura.SetHealthy(tt.hasuraStatus == 200)
 			reg := prometheus.NewRegistry()
 			h := newHealth(healthOptions{
 				Keys:     readyFunc(func() error { return tt.keys }),
@@ -281,8 +273,11 @@ func TestHealth(t *testing.T) {
 					t.Errorf("line %d = %q; want prefix %q", i, lines[i], want)
 				}
 			}
-			if got := hits.Load(); got != tt.wantHits {
+			if got := hasura.HealthChecks() - before; got != tt.wantHits {
 				t.Errorf("Hasura /healthz asked %d times; want %d", got, tt.wantHits)
+			}
+			if n := hasura.Count(); n != 0 {
+				t.Errorf("health check asked Hasura %d other requests; want only /healthz", n)
 			}
 			wantGauge := 0.0
 			if tt.wantStatus == 200 {
@@ -296,16 +291,7 @@ func TestHealth(t *testing.T) {
 }
 
 func TestHealthCachesHasuraCheck(t *testing.T) {
-	var hits atomic.Int32
-	var healthy atomic.Bool
-	healthy.Store(true)
-	hasura := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		if !healthy.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	}))
-	t.Cleanup(hasura.Close)
+	hasura := fake.StartHasura(t)
 	var mu sync.Mutex
 	now := time.Unix(1_700_000_000, 0)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -324,7 +310,7 @@ func TestHealthCachesHasuraCheck(t *testing.T) {
 		advance  time.Duration
 		healthy  bool
 		wantErr  bool
-		wantHits int32
+		wantHits int64
 	}{
 		{name: "first probe asks Hasura", ctx: context.Background(), healthy: true, wantHits: 1},
 		{name: "within the TTL the answer is reused", ctx: context.Background(), advance: upstreamCheckTTL - time.Millisecond, healthy: false, wantHits: 1},
@@ -334,12 +320,12 @@ func TestHealthCachesHasuraCheck(t *testing.T) {
 	}
 	for _, s := range steps {
 		advance(s.advance)
-		healthy.Store(s.healthy)
+		hasura.SetHealthy(s.healthy)
 		err := h.upstream(s.ctx)
 		if (err != nil) != s.wantErr {
 			t.Errorf("%s: err = %v; want error %v", s.name, err, s.wantErr)
 		}
-		if got := hits.Load(); got != s.wantHits {
+		if got := hasura.HealthChecks(); got != s.wantHits {
 			t.Errorf("%s: Hasura asked %d times; want %d", s.name, got, s.wantHits)
 		}
 	}
@@ -348,8 +334,7 @@ func TestHealthCachesHasuraCheck(t *testing.T) {
 // TestHealthRunKeepsGaugeCurrent checks the background re-evaluation: the
 // gauge follows readiness without anyone probing /readyz.
 func TestHealthRunKeepsGaugeCurrent(t *testing.T) {
-	hasura := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	t.Cleanup(hasura.Close)
+	hasura := fake.StartHasura(t)
 	reg := prometheus.NewRegistry()
 	var keysErr atomic.Pointer[error]
 	noKeys := error(auth.ErrNoKeys)
@@ -387,7 +372,7 @@ func TestHealthRunKeepsGaugeCurrent(t *testing.T) {
 
 // hsProxy starts a proxy with one HS256 secret in front of a fresh stand-in
 // Hasura.
-func hsProxy(t *testing.T, c testConfig) (*runningProxy, *fakeHasura, string) {
+func hsProxy(t *testing.T, c testConfig) (*runningProxy, *fake.Hasura, string) {
 	t.Helper()
 	h := newFakeHasura(t)
 	c.UpstreamURL = h.URL
@@ -447,7 +432,7 @@ func TestRequestID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := h.count()
+			before := h.Count()
 			req, _ := http.NewRequest(http.MethodPost, p.client+"/v1/graphql", strings.NewReader(`{"query":"{a}"}`))
 			for _, v := range tt.in {
 				req.Header.Add("X-Request-Id", v)
@@ -468,14 +453,14 @@ func TestRequestID(t *testing.T) {
 				t.Errorf("request id = %q; want 32 hex digits", rid)
 			}
 			if tt.upstream {
-				r, ok := h.last()
-				if !ok || h.count() != before+1 {
+				r, ok := h.Last()
+				if !ok || h.Count() != before+1 {
 					t.Fatal("request did not reach Hasura")
 				}
 				if up := r.Header.Values("X-Request-Id"); len(up) != 1 || up[0] != rid {
 					t.Errorf("Hasura got X-Request-Id %q; want [%q]", up, rid)
 				}
-			} else if h.count() != before {
+			} else if h.Count() != before {
 				t.Error("a denied request reached Hasura")
 			}
 			if line := p.accessLine(t, rid); line.str("path") != "/v1/graphql" {
@@ -510,15 +495,15 @@ func TestAccessLog(t *testing.T) {
 			want:  map[string]any{"endpoint": "relay", "auth": "allowed", "role": "user", "user_id": "user_2abc"},
 		},
 		{
-			name: "role not allowed", path: "/v1/metadata", role: "admin",
+			name: "role not allowed", path: "/api/rest/things", role: "admin",
 			token:  func(t *testing.T) string { return signRS(t, key, claimsFor(rsIssuer)) },
-			want:   map[string]any{"status": 400.0, "endpoint": "metadata", "auth": "denied", "reason": "role_not_allowed"},
+			want:   map[string]any{"status": 400.0, "endpoint": "rest", "auth": "denied", "reason": "role_not_allowed"},
 			absent: []string{"role", "user_id"},
 		},
 		{
 			name: "unknown kid is logged truncated", path: "/v1/graphql",
 			token: func(t *testing.T) string {
-				return signRS(t, signingKey{kid: strings.Repeat("K", 100), key: key.key}, claimsFor(rsIssuer))
+				return signRS(t, fake.Key{KID: strings.Repeat("K", 100), Private: key.Private}, claimsFor(rsIssuer))
 			},
 			want:   map[string]any{"status": 200.0, "auth": "denied", "reason": "unknown_kid"},
 			detail: `kid "` + strings.Repeat("K", 32) + `…" not in the key set of secret clerk`,
@@ -526,7 +511,7 @@ func TestAccessLog(t *testing.T) {
 		{
 			name: "bad signature names the secret", path: "/v1/graphql",
 			token: func(t *testing.T) string {
-				return signRS(t, newSigningKey(t, key.kid), claimsFor(rsIssuer))
+				return signRS(t, newSigningKey(t, key.KID), claimsFor(rsIssuer))
 			},
 			want:   map[string]any{"auth": "denied", "reason": "bad_signature"},
 			detail: `secret clerk, kid "kid-1": `,
@@ -546,7 +531,7 @@ func TestAccessLog(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newFakeHasura(t)
-			p := startProxy(t, testConfig{UpstreamURL: h.URL, AdminSecret: "admin-" + randomHex(t, 8), JWKSURL: jwks.URL, LogUserID: tt.logUserID})
+			p := startProxy(t, testConfig{UpstreamURL: h.URL, AdminSecret: "admin-" + randomHex(t, 8), JWKSURL: jwks.JWKSURL(), LogUserID: tt.logUserID})
 			p.waitKeys(t, "clerk")
 			method := http.MethodPost
 			if tt.path == "/healthz" {
@@ -608,13 +593,13 @@ func TestBodyLimit(t *testing.T) {
 		{name: "chunked at the limit passes", path: "/v1/graphql", size: limit, chunked: true, token: token, wantStatus: 200, wantRelay: true},
 		{name: "content-length over the limit, graphql shape", path: "/v1/graphql", size: limit + 1, token: token, wantStatus: 413, wantBody: gqlTooLarge},
 		{name: "content-length over the limit, before authentication", path: "/v1/graphql", size: limit + 1, wantStatus: 413, wantBody: gqlTooLarge},
-		{name: "content-length over the limit, metadata shape", path: "/v1/metadata", size: 1 << 20, token: token, wantStatus: 413, wantBody: plainTooLarge},
+		{name: "content-length over the limit, REST shape", path: "/api/rest/upload", size: 1 << 20, token: token, wantStatus: 413, wantBody: plainTooLarge},
 		{name: "chunked over the limit, graphql shape", path: "/v1/graphql", size: 3 * limit, chunked: true, token: token, wantStatus: 413, wantBody: gqlTooLarge},
-		{name: "chunked over the limit, metadata shape", path: "/v1/metadata", size: 64 << 10, chunked: true, token: token, wantStatus: 413, wantBody: plainTooLarge},
+		{name: "chunked over the limit, REST shape", path: "/api/rest/upload", size: 64 << 10, chunked: true, token: token, wantStatus: 413, wantBody: plainTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := h.count()
+			before := h.Count()
 			body := strings.Repeat("x", tt.size)
 			var r io.Reader = strings.NewReader(body)
 			if tt.chunked {
@@ -641,16 +626,16 @@ func TestBodyLimit(t *testing.T) {
 			}
 			switch {
 			case tt.wantRelay:
-				rec, _ := h.last()
-				if h.count() != before+1 || len(rec.Body) != tt.size {
-					t.Errorf("Hasura got %d requests, last body %d bytes; want 1 of %d", h.count()-before, len(rec.Body), tt.size)
+				rec, _ := h.Last()
+				if h.Count() != before+1 || len(rec.Body) != tt.size {
+					t.Errorf("Hasura got %d requests, last body %d bytes; want 1 of %d", h.Count()-before, len(rec.Body), tt.size)
 				}
 				if got != `{"data":{"ok":true}}` {
 					t.Errorf("body = %s; want Hasura's answer", got)
 				}
 			case !tt.chunked:
 				// A declared length over the limit never reaches Hasura.
-				if h.count() != before {
+				if h.Count() != before {
 					t.Error("an oversized request reached Hasura")
 				}
 			}
@@ -755,7 +740,7 @@ func TestTrickledBodyIsCutOff(t *testing.T) {
 	if len(rest) > 0 && !bytes.HasPrefix(rest, []byte("HTTP/1.1 408 ")) {
 		t.Errorf("answer %q; want 408 (or nothing at all), never an empty 200", rest)
 	}
-	if r, ok := h.last(); ok && len(r.Body) >= 1000 {
+	if r, ok := h.Last(); ok && len(r.Body) >= 1000 {
 		t.Errorf("Hasura got the whole body (%d bytes)", len(r.Body))
 	}
 }
@@ -774,7 +759,7 @@ func TestHeaderLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := h.count()
+			before := h.Count()
 			req, _ := http.NewRequest(http.MethodPost, p.client+"/v1/graphql", strings.NewReader(`{}`))
 			req.Header.Set("Authorization", "Bearer "+token)
 			req.Header.Set("X-Padding", strings.Repeat("p", tt.padding))
@@ -782,7 +767,7 @@ func TestHeaderLimit(t *testing.T) {
 			if resp.StatusCode != tt.wantStatus {
 				t.Errorf("status = %d; want %d", resp.StatusCode, tt.wantStatus)
 			}
-			if reached := h.count() > before; reached != (tt.wantStatus == 200) {
+			if reached := h.Count() > before; reached != (tt.wantStatus == 200) {
 				t.Errorf("reached Hasura = %v; want %v", reached, tt.wantStatus == 200)
 			}
 		})

@@ -32,7 +32,7 @@ the keys and rules of the configuration, and prints the decision, the Hasura
 error a client would get, the token's header and claims, the time left
 before exp, and the session headers that would be sent to Hasura (admin
 secret redacted). Exit status: 0 allowed, 1 refused, 2 usage or
-configuration error.
+configuration error, or keys that could not be fetched from jwk_url.
 
 `
 
@@ -50,10 +50,10 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		fmt.Fprint(stderr, verifyUsage)
 		fs.PrintDefaults()
 	}
-	configPath := fs.String("config", "config.yaml", "configuration file, as for the proxy")
+	configPath := fs.String("config", "", "configuration file, as for the proxy (default ./config.yaml if it exists, else the environment alone)")
 	role := fs.String("role", "", "the X-Hasura-Role the client sends (empty: the token's default role)")
 	as := fs.String("as", "", `where the client sends the token: "authorization", "cookie:NAME" or "header:NAME" (default: where the first configured secret reads it)`)
-	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the jwk_url keys")
+	timeout := fs.Duration("timeout", 10*time.Second, "the longest wait for the jwk_url keys (a failed first fetch, bounded by auth.jwks.fetch_timeout, ends it sooner)")
 
 	// Flags may come before or after the token.
 	var pos []string
@@ -87,15 +87,15 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	getenv := func(k string) string {
+	lookup := func(k string) (string, bool) {
 		if k == envAdminSecret {
-			return ownSecret
+			return ownSecret, true
 		}
-		return os.Getenv(k)
+		return os.LookupEnv(k)
 	}
-	cfg, err := loadConfig(*configPath, getenv)
+	cfg, src, err := resolveConfig(*configPath, lookup)
 	if err != nil {
-		fmt.Fprintf(stderr, "configuration %s is invalid:\n", *configPath)
+		fmt.Fprintf(stderr, "configuration %s is invalid:\n", src)
 		for _, line := range splitErrors(err) {
 			fmt.Fprintln(stderr, "  -", line)
 		}
@@ -127,17 +127,33 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		stop()
 		wg.Wait()
 	}()
+	// Without the keys the proxy would hold, a decision would be about
+	// their absence, not about the token: say so and stop. WaitFetched
+	// answers after the first fetch (bounded by auth.jwks.fetch_timeout).
 	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
-	keysErr := v.authn.WaitReady(waitCtx)
+	keysErr := v.authn.WaitFetched(waitCtx)
+	timedOut := waitCtx.Err() != nil
 	cancel()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if keysErr != nil {
+		if timedOut {
+			fmt.Fprintf(stderr, "hasura-auth-proxy verify: keys not loaded within -timeout %s: %v\n", *timeout, keysErr)
+			return exitCode(2)
+		}
+		for _, line := range splitErrors(keysErr) {
+			fmt.Fprintln(stderr, "hasura-auth-proxy verify:", line)
+		}
+		return exitCode(2)
+	}
 
 	r := v.check(ctx, header)
-	r.keysErr = keysErr
 	r.location = loc
 	r.role = *role
+	if r.session != nil {
+		r.limits = describeLimits(cfg, r.session)
+	}
 	r.print(stdout, token, time.Now())
 	if r.err != nil {
 		return exitCode(1)
@@ -286,9 +302,10 @@ type verifyResult struct {
 	body    []byte // the proxy's body on /v1/graphql when refused
 	sent    http.Header
 
-	keysErr  error
 	location string
 	role     string
+	// limits describes the API limits of the session's role ("" if none).
+	limits string
 }
 
 // check authenticates h as the proxy does, then sends it through the
@@ -338,10 +355,6 @@ func (r *verifyResult) print(w io.Writer, token string, now time.Time) {
 	}
 	p("\n")
 
-	if r.keysErr != nil {
-		p("warning: the keys were not loaded in time; the proxy would answer the same until they are:\n  %v\n\n", r.keysErr)
-	}
-
 	if r.err == nil {
 		s := r.session
 		p("decision: ALLOWED (%s", s.Result)
@@ -352,6 +365,9 @@ func (r *verifyResult) print(w io.Writer, token string, now time.Time) {
 		p("  role: %s\n", s.Role)
 		if !s.Exp.IsZero() {
 			p("  session ends at exp: %s (%s)\n", s.Exp.UTC().Format(time.RFC3339), relativeTime(s.Exp, now))
+		}
+		if r.limits != "" {
+			p("  api limits: %s\n", r.limits)
 		}
 		p("\nheaders sent to Hasura (client headers other than x-hasura-* are forwarded as they are):\n")
 		for _, line := range sentHeaders(r.sent) {

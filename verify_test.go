@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 )
 
 // exitStatus is the process exit status run's error stands for.
@@ -30,8 +31,24 @@ func exitStatus(err error) int {
 // verifyFixture is a token issuer (the demo's) and configurations that
 // trust it.
 type verifyFixture struct {
-	issuer *demoIssuer
+	issuer verifyIssuer
 	dir    string
+}
+
+// verifyIssuer is the demo's issuer, served; url is its URL (the name the
+// demo's tests use).
+type verifyIssuer struct {
+	*fake.Clerk
+	url string
+}
+
+// demoClaims are the variable parts of a fixture token; zero fields take
+// the fixture's defaults.
+type demoClaims struct {
+	user, role string
+	allowed    []string
+	ttl        time.Duration
+	azp        string
 }
 
 func newVerifyFixture(t *testing.T) *verifyFixture {
@@ -40,10 +57,10 @@ func newVerifyFixture(t *testing.T) *verifyFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(iss.handler())
+	srv := httptest.NewServer(iss.Handler())
 	t.Cleanup(srv.Close)
-	iss.url = srv.URL
-	return &verifyFixture{issuer: iss, dir: t.TempDir()}
+	iss.URL = srv.URL
+	return &verifyFixture{issuer: verifyIssuer{Clerk: iss, url: srv.URL}, dir: t.TempDir()}
 }
 
 // config writes a configuration trusting the issuer; authExtra is added
@@ -89,7 +106,7 @@ func (f *verifyFixture) token(t *testing.T, c demoClaims) string {
 	if c.azp == "" {
 		c.azp = demoAZP
 	}
-	tok, err := f.issuer.mint(c)
+	tok, err := f.issuer.Mint(fake.Claims{User: c.user, Role: c.role, Allowed: c.allowed, TTL: c.ttl, AZP: c.azp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +123,13 @@ func TestVerify(t *testing.T) {
 	f := newVerifyFixture(t)
 	cfg := f.config(t, "config.yaml", "", "", "")
 	cookieCfg := f.config(t, "cookie.yaml", "", "    header: {type: Cookie, name: __session}\n", "")
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "down", http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(down.Close)
-	downCfg := f.config(t, "down.yaml", down.URL, "", "")
+	// JWKS servers that fail: an error, and no answer at all.
+	down := fake.StartClerk(t, fake.WithKey(f.issuer.Signer()))
+	down.SetAnswer(fake.JWKSError)
+	downCfg := f.config(t, "down.yaml", down.JWKSURL(), "", "")
+	hang := fake.StartClerk(t, fake.WithKey(f.issuer.Signer()))
+	hang.SetAnswer(fake.JWKSHang)
+	hangCfg := f.config(t, "hang.yaml", hang.JWKSURL(), "", "")
 	badCfg := filepath.Join(f.dir, "bad.yaml")
 	if err := os.WriteFile(badCfg, []byte("auth:\n  jwt_secret: {jwk_url: 'ftp://x'}\n  unknown_key: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -124,14 +143,14 @@ func TestVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other.url = f.issuer.url // same iss, a key the JWKS does not hold
-	forged, err := other.mint(demoClaims{user: "alice", role: "user", allowed: []string{"user"}, ttl: time.Hour, azp: demoAZP})
+	other.URL = f.issuer.url // same iss, a key the JWKS does not hold
+	forged, err := other.Mint(fake.Claims{User: "alice", Role: "user", Allowed: []string{"user"}, TTL: time.Hour, AZP: demoAZP})
 	if err != nil {
 		t.Fatal(err)
 	}
 	noClaims, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
 		"iss": f.issuer.url, "sub": "alice", "azp": demoAZP, "exp": time.Now().Add(time.Hour).Unix(),
-	}).SignedString(f.issuer.key)
+	}).SignedString(f.issuer.Signer().Private)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +166,7 @@ func TestVerify(t *testing.T) {
 		{
 			name: "allowed, default role", args: []string{"-config", cfg, good}, status: 0,
 			want: []string{"decision: ALLOWED (allowed, JWT secret 0)", "role: user", "X-Hasura-Admin-Secret: [REDACTED]",
-				"X-Hasura-Role: user", "x-hasura-user-id: alice", "Authorization: (the client's, forwarded)", `"kid": "` + f.issuer.kid + `"`, "expires     ", "session ends at exp: "},
+				"X-Hasura-Role: user", "x-hasura-user-id: alice", "Authorization: (the client's, forwarded)", `"kid": "` + f.issuer.KID() + `"`, "expires     ", "session ends at exp: "},
 		},
 		{
 			name: "allowed, role chosen after the token", args: []string{"-config", cfg, editor, "-role", "editor"}, status: 0,
@@ -191,8 +210,15 @@ func TestVerify(t *testing.T) {
 			want: []string{"Missing 'Authorization' or 'Cookie' header in JWT authentication mode"},
 		},
 		{
-			name: "keys unreachable: warned, answered as the proxy would", args: []string{"-config", downCfg, "-timeout", "300ms", good}, status: 1,
-			want: []string{"warning: the keys were not loaded in time", "Could not verify JWT: JWSError NoUsableKeys", "503"},
+			// Not a 10s wait and then a JWTNotInIssuer-like refusal: the
+			// first failed fetch ends it, exit 2 (the -timeout message
+			// differs, so this also shows the timeout did not expire).
+			name: "keys unreachable: said at once, exit 2", args: []string{"-config", downCfg, good}, status: 2,
+			errOut: []string{"hasura-auth-proxy verify: keys could not be fetched from " + down.JWKSURL()},
+		},
+		{
+			name: "keys not loaded within -timeout", args: []string{"-config", hangCfg, "-timeout", "200ms", good}, status: 2,
+			errOut: []string{"hasura-auth-proxy verify: keys not loaded within -timeout 200ms: context deadline exceeded"},
 		},
 		{name: "usage: no token", args: []string{"-config", cfg}, status: 2, errOut: []string{"exactly one TOKEN"}},
 		{name: "usage: two tokens", args: []string{"-config", cfg, good, good}, status: 2, errOut: []string{"exactly one TOKEN"}},

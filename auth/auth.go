@@ -1,6 +1,8 @@
 // Package auth decides who a request is, exactly as Hasura's JWT mode would,
 // and stricter where Hasura is weak.
 //
+// # What it verifies
+//
 // An Authenticator takes the headers of an HTTP request (or of a WebSocket
 // connection_init merged with its upgrade request) and returns either a
 // Session (the role and session variables to send to Hasura) or an *Error
@@ -10,10 +12,34 @@
 // exp/iat/nbf/iss/aud (then azp), claims extraction, role selection, session
 // variable types.
 //
+// # Hasura parity
+//
+// Configuration (Config, JWTSecret) is Hasura's HASURA_GRAPHQL_JWT_SECRET(S)
+// object, and each refusal is one of the Err* values: the code and message
+// Hasura answers, from getUserInfoWithExpTime_ in
+// server/src-lib/Hasura/Server/Auth.hs and processJwt_, parseClaimsMap and
+// parseHasuraClaims in server/src-lib/Hasura/Server/Auth/JWT.hs. Where this proxy is
+// stricter (RequireConfig, authorized_parties, asymmetric-only JWKS
+// algorithms, a token size limit), the refusal says so in Hasura's style and
+// the switch is documented on the field.
+//
+// # Keys
+//
 // Keys come from KeySources: RemoteKeys for jwk_url (fetched and refreshed in
-// the background, see Run) and StaticKey for type+key. Verified tokens are
-// kept in a bounded cache until their exp, so a reused token costs a hash and
-// a map lookup; request-dependent checks (role selection) run every time.
+// the background, see Run, with Hasura's Cache-Control and Expires rules) and
+// StaticKey for type+key. Verified tokens are kept in a bounded cache until
+// their exp, so a reused token costs a hash and a map lookup;
+// request-dependent checks (role selection) run every time.
+//
+// # Concurrency and ownership
+//
+// Authenticator, RemoteKeys and StaticKey are safe for concurrent use. The
+// caller owns the lifecycle: it builds the Authenticator once from a
+// validated Config, runs Authenticator.Run under a context it cancels at
+// shutdown, and passes in the logger, the *metrics.Metrics and the clock.
+// Package auth owns the refusal values (Code, Message and the Reasons, which
+// package metrics uses as label values); how a refusal is answered (HTTP
+// status, WebSocket close, webhook body) is the caller's, see package proxy.
 package auth
 
 import (
@@ -48,6 +74,19 @@ type Session struct {
 	Secret string
 	// UserID is x-hasura-user-id, for logs that enable it.
 	UserID string
+	// SessionID is the token's sid claim (Clerk's session id) and Subject
+	// its sub (Clerk's user id), empty when absent or not strings. Subject
+	// is who the session counts as for per-user socket limits; both let
+	// revocation find what a session belongs to. They are not logged.
+	SessionID, Subject string
+}
+
+// Revocations tells revoked sessions and users apart; the revocation
+// package's Set implements it. Revoked is called for every verified token,
+// cache hits included, so it must be cheap (a map lookup) and safe for
+// concurrent use. An empty sid or sub never matches.
+type Revocations interface {
+	Revoked(sid, sub string, now time.Time) bool
 }
 
 // Options configure New.
@@ -63,14 +102,24 @@ type Options struct {
 	// HTTPClient fetches JWKS documents; nil means a client with explicit
 	// timeouts built by NewRemoteKeys.
 	HTTPClient *http.Client
-	Logger     *zap.Logger
-	Metrics    *metrics.Metrics
+	// Logger receives the key sets' fetch and rotation events, under the
+	// name "jwks"; nil discards them. Refusals are not logged here: the
+	// caller logs the returned *Error. No token or secret is ever logged.
+	Logger *zap.Logger
+	// Metrics records decisions, verification time, the token cache and the
+	// jwks_* metrics; nil records nothing.
+	Metrics *metrics.Metrics
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Revocations, when not nil, refuses tokens of revoked sessions and
+	// users with ErrRevoked.
+	Revocations Revocations
 }
 
-// Authenticator runs the authentication pipeline. It is safe for concurrent
-// use. Call Run to keep remote key sets fresh.
+// Authenticator runs the authentication pipeline. Create it with New; the
+// zero value is not usable. It is safe for concurrent use. Until Run has
+// fetched the remote key sets, tokens of those secrets are refused with
+// ErrNoUsableKeys; Ready and WaitReady tell when they are held.
 type Authenticator struct {
 	secrets     []*secretVerifier
 	locations   []location
@@ -80,6 +129,7 @@ type Authenticator struct {
 	passthrough bool
 	maxToken    int
 	cache       *tokenCache
+	revoked     Revocations
 	log         *zap.Logger
 	metrics     *metrics.Metrics
 	now         func() time.Time
@@ -107,6 +157,7 @@ func New(o Options) (*Authenticator, error) {
 		anonRole:    o.Config.UnauthorizedRole,
 		passthrough: o.Config.AdminSecretPassthrough,
 		maxToken:    o.Config.MaxTokenBytes,
+		revoked:     o.Revocations,
 		log:         log,
 		metrics:     o.Metrics,
 		now:         now,
@@ -238,7 +289,7 @@ type candidate struct {
 
 func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Session, *Error) {
 	// 0. Admin secret: checked first, and the JWT is then never looked at
-	// (getUserInfoWithExpTime_, server/src-lib/Hasura/Server/Auth.hs).
+	// (getUserInfoWithExpTime_ in server/src-lib/Hasura/Server/Auth.hs).
 	if secret, ok := adminSecretHeader(h); ok {
 		if !a.passthrough {
 			return nil, ErrAdminSecretDisabled
@@ -267,9 +318,9 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 		return &Session{Result: ResultAnonymous, Role: a.anonRole}, nil
 	}
 
-	// 2. Issuer pre-match and counting (processJwt_ in
-	// server/src-lib/Hasura/Server/Auth/JWT.hs): no match is
-	// JWTNotInIssuer, one is verified, several are "Multiple JWTs found".
+	// 2. Issuer pre-match and counting, as processJwt_ in
+	// server/src-lib/Hasura/Server/Auth/JWT.hs does: no match is JWTNotInIssuer, two are
+	// "Multiple JWTs found".
 	var (
 		matchSecret *secretVerifier
 		matchCand   candidate
@@ -324,13 +375,14 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 	// 3-5. Verification and claims, or the cache.
 	v := matchSecret
 	var (
-		hc  *hasuraClaims
-		exp time.Time
+		hc       *hasuraClaims
+		exp      time.Time
+		sid, sub string
 	)
 	// cache.get returned only an entry valid now (before exp+skew, current
 	// key set generation); it must also be the secret that matched here.
 	if e := matchHit; e != nil && e.secret == v.index {
-		hc, exp = e.claims, e.exp
+		hc, exp, sid, sub = e.claims, e.exp, e.sid, e.sub
 	} else {
 		if matchDec == nil {
 			var err *Error
@@ -349,6 +401,7 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 		if err != nil {
 			return nil, err
 		}
+		sid, sub = stringClaim(matchDec.claims, "sid"), matchDec.claims.sub
 		if c := matchDec.claims; c.exp != nil {
 			exp = c.exp.Time
 			if a.cache != nil && hc.varsErr == nil {
@@ -360,9 +413,18 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 					exp:        exp,
 					notAfter:   exp.Add(v.skew),
 					generation: gen,
+					sid:        sid,
+					sub:        sub,
 				}, now)
 			}
 		}
+	}
+
+	// A revoked session or user is refused like an invalid token, from the
+	// cache too: the cache holds what was verified, not what is still
+	// allowed.
+	if a.revoked != nil && a.revoked.Revoked(sid, sub, now) {
+		return nil, ErrRevoked
 	}
 
 	// 6. Role selection, then 7. session variable types.
@@ -373,7 +435,7 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (*Sessi
 	if hc.varsErr != nil {
 		return nil, hc.varsErr
 	}
-	s := &Session{Result: ResultAllowed, Role: role, Vars: hc.vars, Exp: exp, Secret: v.name}
+	s := &Session{Result: ResultAllowed, Role: role, Vars: hc.vars, Exp: exp, Secret: v.name, SessionID: sid, Subject: sub}
 	for _, kv := range hc.vars {
 		if kv.Name == varUserID {
 			s.UserID = kv.Value
@@ -449,8 +511,8 @@ func firstValue(h http.Header, canonicalName string) string {
 	return ""
 }
 
-// extractTokens appends the tokens found at loc, as findTokensInHeader and
-// issuerMatch in processJwt_ (JWT.hs) find them.
+// extractTokens appends the tokens found at loc, read as Hasura's
+// processJwt_ reads them (server/src-lib/Hasura/Server/Auth/JWT.hs).
 func extractTokens(h http.Header, loc location, out []candidate) ([]candidate, *Error) {
 	switch loc.kind {
 	case "authorization":

@@ -8,17 +8,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +24,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
@@ -61,47 +58,27 @@ func rsaKey(t testing.TB, name string) *rsa.PrivateKey {
 	return k
 }
 
-// keySetServer serves a JWKS of the given RSA keys (kid → key) and counts
-// fetches. The served set can be swapped with set.
-type keySetServer struct {
-	*httptest.Server
-	mu      sync.Mutex
-	keys    map[string]*rsa.PublicKey
-	fetches atomic.Int64
-}
-
-func newKeySetServer(t testing.TB, keys map[string]*rsa.PrivateKey) *keySetServer {
+// newKeySetServer serves a JWKS of the given RSA keys (kid → key) and
+// counts fetches: internal/fake's Clerk, at JWKSURL. setKeys swaps the
+// served set.
+func newKeySetServer(t testing.TB, keys map[string]*rsa.PrivateKey) *fake.Clerk {
 	t.Helper()
-	s := &keySetServer{}
-	s.set(keys)
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		s.fetches.Add(1)
-		s.mu.Lock()
-		var out struct {
-			Keys []map[string]string `json:"keys"`
-		}
-		for kid, k := range s.keys {
-			out.Keys = append(out.Keys, map[string]string{
-				"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
-				"n": base64.RawURLEncoding.EncodeToString(k.N.Bytes()),
-				"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes()),
-			})
-		}
-		s.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(out)
-	}))
-	t.Cleanup(s.Close)
-	return s
+	var opts []fake.ClerkOption
+	for _, k := range fakeKeys(keys) {
+		opts = append(opts, fake.WithKey(k))
+	}
+	return fake.StartClerk(t, opts...)
 }
 
-func (s *keySetServer) set(keys map[string]*rsa.PrivateKey) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.keys = map[string]*rsa.PublicKey{}
+// setKeys makes s serve keys (kid → key) from now on.
+func setKeys(s *fake.Clerk, keys map[string]*rsa.PrivateKey) { s.SetKeys(fakeKeys(keys)...) }
+
+func fakeKeys(keys map[string]*rsa.PrivateKey) []fake.Key {
+	out := make([]fake.Key, 0, len(keys))
 	for kid, k := range keys {
-		s.keys[kid] = &k.PublicKey
+		out = append(out, fake.Key{KID: kid, Private: k})
 	}
+	return out
 }
 
 // sign mints a token. header adds or overrides header fields.
@@ -178,7 +155,7 @@ func startAuth(t testing.TB, o Options) *Authenticator {
 		err := rk.WaitReady(wctx)
 		wcancel()
 		if err != nil {
-			t.Fatalf("keys not ready: %v", err)
+			t.Fatalf("WaitReady = %v; want nil", err)
 		}
 	}
 	return a
@@ -274,9 +251,9 @@ func TestCatalogue(t *testing.T) {
 		{name: "6 bad base64", header: bearer("!!!.e30.sig"),
 			code: CodeInvalidJWT, msg: `Could not verify JWT: JWSError (JSONDecodeError "Not valid base64url")`, reason: ReasonMalformed},
 		{name: "7 exp of the wrong type", header: bearer(rs256(t, mut(func(c map[string]any) { c["exp"] = "soon" }))),
-			code: CodeInvalidJWT, msg: `Could not verify JWT: JWTClaimsSetDecodeError "Error in $.exp: expected a NumericDate (a number of seconds)"`, reason: ReasonMalformed},
+			code: CodeInvalidJWT, msg: `Could not verify JWT: JWTClaimsSetDecodeError "Error in $.exp: parsing NumericDate failed, expected Number, but encountered String"`, reason: ReasonMalformed},
 		{name: "7 aud of the wrong type", header: bearer(rs256(t, mut(func(c map[string]any) { c["aud"] = 42 }))),
-			code: CodeInvalidJWT, msg: `Could not verify JWT: JWTClaimsSetDecodeError "Error in $.aud: expected a StringOrURI or a list of them"`, reason: ReasonMalformed},
+			code: CodeInvalidJWT, msg: `Could not verify JWT: JWTClaimsSetDecodeError "Error in $.aud: parsing StringOrURI failed, expected String, but encountered Number"`, reason: ReasonMalformed},
 		{name: "8 alg none", header: bearer(sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, nil, clerkClaims())),
 			code: CodeInvalidJWT, msg: "Could not verify JWT: JWSError JWSNoSignatures", reason: ReasonBadAlgorithm},
 		{name: "9 signed by another key, same kid", header: bearer(sign(t, jwt.SigningMethodRS256, other, map[string]any{"kid": "ins_a"}, clerkClaims())),
@@ -289,6 +266,16 @@ func TestCatalogue(t *testing.T) {
 			code: CodeInvalidJWT, msg: "Could not verify JWT: JWSError JWSInvalidSignature", reason: ReasonUnknownKID},
 		{name: "9 no kid tries every key", header: bearer(sign(t, jwt.SigningMethodRS256, rsaKey(t, "a"), nil, clerkClaims())),
 			wantRole: "user"},
+		// RFC 7515 section 4.1.11: a validly signed token whose crit lists an
+		// extension the proxy does not implement is invalid.
+		{name: "crit unknown extension", header: bearer(sign(t, jwt.SigningMethodRS256, rsaKey(t, "a"), map[string]any{"kid": "ins_a", "crit": []any{"exp"}, "exp": 1}, clerkClaims())),
+			code: CodeInvalidJWT, msg: `Could not verify JWT: JWSError (JSONDecodeError "crit key is not understood")`, reason: ReasonMalformed},
+		{name: "crit b64 (RFC 7797, not implemented)", header: bearer(sign(t, jwt.SigningMethodRS256, rsaKey(t, "a"), map[string]any{"kid": "ins_a", "crit": []any{"b64"}, "b64": true}, clerkClaims())),
+			code: CodeInvalidJWT, msg: `Could not verify JWT: JWSError (JSONDecodeError "crit key is not understood")`, reason: ReasonMalformed},
+		{name: "crit empty list", header: bearer(sign(t, jwt.SigningMethodRS256, rsaKey(t, "a"), map[string]any{"kid": "ins_a", "crit": []any{}}, clerkClaims())),
+			code: CodeInvalidJWT, msg: `Could not verify JWT: JWSError (JSONDecodeError "parsing NonEmpty failed, unexpected empty list")`, reason: ReasonMalformed},
+		{name: "crit null", header: bearer(sign(t, jwt.SigningMethodRS256, rsaKey(t, "a"), map[string]any{"kid": "ins_a", "crit": nil}, clerkClaims())),
+			code: CodeInvalidJWT, msg: `Could not verify JWT: JWSError (JSONDecodeError "parsing NonEmpty failed, expected Array, but encountered Null")`, reason: ReasonMalformed},
 		{name: "11 expired", header: bearer(rs256(t, mut(func(c map[string]any) { c["exp"] = testNow.Unix() - 60 }))),
 			code: CodeInvalidJWT, msg: "Could not verify JWT: JWTExpired", reason: ReasonExpired},
 		{name: "11 expired exactly now", header: bearer(rs256(t, mut(func(c map[string]any) { c["exp"] = testNow.Unix() }))),
@@ -394,7 +381,7 @@ func TestCatalogue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := jwksConfig(jwks.URL)
+			cfg := jwksConfig(jwks.JWKSURL())
 			cfg.TokenCache.Size = 0
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
@@ -412,7 +399,7 @@ func TestCatalogue(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("unexpected refusal: %v", err)
+				t.Fatalf("Authenticate = %v; want nil", err)
 			}
 			if s.Role != tt.wantRole || s.Result != ResultAllowed {
 				t.Errorf("role %q result %q; want %q allowed", s.Role, s.Result, tt.wantRole)
@@ -499,7 +486,7 @@ func TestKeyTypes(t *testing.T) {
 			a, _ := newTestAuth(t, cfg)
 			ok := sign(t, tt.method, tt.signKey, map[string]any{"kid": "whatever"}, clerkClaims())
 			if s, err := a.Authenticate(context.Background(), bearer(ok)); err != nil || s.Role != "user" {
-				t.Fatalf("valid token: session %+v err %v", s, err)
+				t.Fatalf("Authenticate(valid token) = %+v, %v; want role user, nil", s, err)
 			}
 			// Hasura's invalid_signature case: HS-signed with a random
 			// RSA PEM as the HMAC secret (HS384 when the config is HS256).
@@ -545,7 +532,7 @@ func TestHeaderLocations(t *testing.T) {
 				return
 			}
 			if err != nil || s.Role != "user" {
-				t.Fatalf("session %+v err %v", s, err)
+				t.Fatalf("Authenticate = %+v, %v; want role user, nil", s, err)
 			}
 		})
 	}
@@ -578,7 +565,7 @@ func TestNamespaceOptions(t *testing.T) {
 		{"path $.hasura.claims", JWTSecret{ClaimsNamespacePath: "$.hasura.claims"}, base(map[string]any{"hasura": map[string]any{"claims": roles}}), ""},
 		{"path with bracket key", JWTSecret{ClaimsNamespacePath: "$.hasura['claims%']"}, base(map[string]any{"hasura": map[string]any{"claims%": roles}}), ""},
 		{"path never sees registered claims", JWTSecret{ClaimsNamespacePath: "$.sub"}, base(map[string]any{}), "claims not found at claims_namespace_path: '$.sub'"},
-		{"16 path missing", JWTSecret{ClaimsNamespacePath: "$.hasura['claims%']"}, base(map[string]any{"hasura": map[string]any{}}), "claims not found at claims_namespace_path: '$.hasura['claims%']'"},
+		{"16 path missing", JWTSecret{ClaimsNamespacePath: "$.hasura['claims%']"}, base(map[string]any{"hasura": map[string]any{}}), `claims not found at claims_namespace_path: '$.hasura["claims%"]'`},
 		{"stringified json", JWTSecret{ClaimsFormat: "stringified_json"}, base(map[string]any{DefaultClaimsNamespace: string(rolesJSON)}), ""},
 		{"stringified with path", JWTSecret{ClaimsFormat: "stringified_json", ClaimsNamespacePath: "$.h"}, base(map[string]any{"h": string(rolesJSON)}), ""},
 		{"18 stringified but an object", JWTSecret{ClaimsFormat: "stringified_json"}, base(map[string]any{DefaultClaimsNamespace: roles}), "expecting a string when claims_format is stringified_json"},
@@ -600,7 +587,7 @@ func TestNamespaceOptions(t *testing.T) {
 				return
 			}
 			if err != nil || sess.Role != "user" || varsMap(sess.Vars)["x-hasura-user-id"] != "1" {
-				t.Fatalf("session %+v err %v", sess, err)
+				t.Fatalf("Authenticate = %+v, %v; want role user, x-hasura-user-id 1, nil", sess, err)
 			}
 		})
 	}
@@ -752,7 +739,7 @@ func TestAdminSecretAndAnonymous(t *testing.T) {
 					t.Fatalf("got %v; want %s/%s", err, tt.code, tt.reason)
 				}
 				if tt.code == CodeAccessDenied && (ae.Status != http.StatusUnauthorized || ae.Message != "invalid x-hasura-admin-secret/x-hasura-access-key") {
-					t.Errorf("admin refusal %d %q", ae.Status, ae.Message)
+					t.Errorf("admin refusal = %d %q; want %d %q", ae.Status, ae.Message, http.StatusUnauthorized, "invalid x-hasura-admin-secret/x-hasura-access-key")
 				}
 				if got := counterValue(t, reg, "auth_decisions_total", map[string]string{"result": ResultDenied, "reason": tt.reason}); got != 1 {
 					t.Errorf("denied counter %v; want 1", got)
@@ -777,8 +764,8 @@ func TestSeveralIssuers(t *testing.T) {
 	jwksB := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
 	cfg := DefaultConfig()
 	cfg.JWTSecrets = []JWTSecret{
-		{JWKURL: jwksA.URL, Issuer: "https://a.test", Name: "a"},
-		{JWKURL: jwksB.URL, Issuer: "https://b.test", Name: "b"},
+		{JWKURL: jwksA.JWKSURL(), Issuer: "https://a.test", Name: "a"},
+		{JWKURL: jwksB.JWKSURL(), Issuer: "https://b.test", Name: "b"},
 	}
 	a, _ := newTestAuth(t, cfg)
 	claims := func(iss string) map[string]any { c := clerkClaims(); c["iss"] = iss; return c }
@@ -820,40 +807,38 @@ func TestSeveralIssuers(t *testing.T) {
 // the last good keys, an empty key set never wipes them.
 func TestRotationAndOutage(t *testing.T) {
 	jwks := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
-	cfg := jwksConfig(jwks.URL)
+	cfg := jwksConfig(jwks.JWKSURL())
 	cfg.TokenCache.Size = 0
 	a, _ := newTestAuth(t, cfg)
 	ctx := context.Background()
 
-	jwks.set(map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a"), "ins_new": rsaKey(t, "b")})
+	setKeys(jwks, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a"), "ins_new": rsaKey(t, "b")})
 	rotated := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_new"}, clerkClaims())
 	if _, err := a.Authenticate(ctx, bearer(rotated)); err != nil {
-		t.Fatalf("rotated key not picked up: %v", err)
+		t.Fatalf("Authenticate(token of the rotated key) = %v; want nil", err)
 	}
-	before := jwks.fetches.Load()
+	before := jwks.Fetches()
 	for i := 0; i < 50; i++ {
 		tok := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_flood_" + string(rune('a'+i%26))}, clerkClaims())
 		_, err := a.Authenticate(ctx, bearer(tok))
 		wantErr(t, err, CodeInvalidJWT, "Could not verify JWT: JWSError JWSInvalidSignature")
 	}
-	if n := jwks.fetches.Load() - before; n > 1 {
+	if n := jwks.Fetches() - before; n > 1 {
 		t.Errorf("unknown kid flood caused %d JWKS fetches; want at most 1", n)
 	}
 
-	jwks.set(nil) // empty set: must not wipe the cache
-	jwks.Close()  // and then the endpoint is down
+	jwks.SetAnswer(fake.JWKSEmpty) // empty set: must not wipe the cache
+	jwks.Close()                   // and then the endpoint is down
 	if _, err := a.Authenticate(ctx, bearer(rs256(t, clerkClaims()))); err != nil {
-		t.Fatalf("cached key lost during outage: %v", err)
+		t.Fatalf("Authenticate during the JWKS outage = %v; want nil (keys kept)", err)
 	}
 }
 
 // TestNoKeysYet answers NoUsableKeys while the JWKS cannot be fetched.
 func TestNoKeysYet(t *testing.T) {
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "down", http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(down.Close)
-	cfg := jwksConfig(down.URL)
+	down := fake.StartClerk(t, fake.WithKey(fake.Key{KID: "ins_a", Private: rsaKey(t, "a")}))
+	down.SetAnswer(fake.JWKSError)
+	cfg := jwksConfig(down.JWKSURL())
 	a, err := New(Options{Config: cfg, AdminSecret: testAdmin, Logger: zaptest.NewLogger(t), Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
@@ -869,7 +854,7 @@ func TestNoKeysYet(t *testing.T) {
 // with exp+skew, and is dropped when the key set loses its key.
 func TestTokenCache(t *testing.T) {
 	jwks := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
-	cfg := jwksConfig(jwks.URL)
+	cfg := jwksConfig(jwks.JWKSURL())
 	cfg.JWTSecret.AllowedSkew = 5
 	now := testNow
 	var mu sync.Mutex
@@ -879,7 +864,7 @@ func TestTokenCache(t *testing.T) {
 	tok := rs256(t, clerkClaims())
 	for i := 0; i < 3; i++ {
 		if s, err := a.Authenticate(ctx, bearer(tok)); err != nil || s.Role != "user" {
-			t.Fatalf("call %d: %+v %v", i, s, err)
+			t.Fatalf("call %d: Authenticate = %+v, %v; want role user, nil", i, s, err)
 		}
 	}
 	if a.cache.len() != 1 {
@@ -888,14 +873,14 @@ func TestTokenCache(t *testing.T) {
 	_, err := a.Authenticate(ctx, with(bearer(tok), "X-Hasura-Role", "admin"))
 	wantErr(t, err, CodeAccessDenied, "Your requested role is not in allowed roles")
 	if s, err := a.Authenticate(ctx, with(bearer(tok), "X-Hasura-Role", "editor")); err != nil || s.Role != "editor" {
-		t.Fatalf("role selection on a hit: %+v %v", s, err)
+		t.Fatalf("Authenticate(cache hit, role editor) = %+v, %v; want role editor, nil", s, err)
 	}
 	// Valid until exp+skew, not a moment longer.
 	mu.Lock()
 	now = testNow.Add(64 * time.Second)
 	mu.Unlock()
 	if _, err := a.Authenticate(ctx, bearer(tok)); err != nil {
-		t.Fatalf("within skew: %v", err)
+		t.Fatalf("Authenticate within skew = %v; want nil", err)
 	}
 	mu.Lock()
 	now = testNow.Add(65 * time.Second)
@@ -912,14 +897,14 @@ func TestTokenCache(t *testing.T) {
 		wantErr(t, err, CodeInvalidJWT, `Could not verify JWT: token "azp" claim is not in auth.authorized_parties`)
 	}
 	if a.cache.len() != 1 {
-		t.Fatalf("a failure was cached: %d entries", a.cache.len())
+		t.Fatalf("cache len = %d; want 1 (failures are not cached)", a.cache.len())
 	}
 	// The key is removed from the JWKS: after the refresh, the cached
 	// token must not be served.
-	jwks.set(map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
+	setKeys(jwks, map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
 	other := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_b"}, clerkClaims())
 	if _, err := a.Authenticate(ctx, bearer(other)); err != nil { // triggers the unknown-kid refresh
-		t.Fatalf("new key: %v", err)
+		t.Fatalf("Authenticate(token of a new kid) = %v; want nil", err)
 	}
 	_, err = a.Authenticate(ctx, bearer(tok))
 	if err == nil {
@@ -931,7 +916,7 @@ func TestTokenCache(t *testing.T) {
 func TestNewRejectsBadConfig(t *testing.T) {
 	cfg := hsConfig()
 	if _, err := New(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), "admin secret") {
-		t.Errorf("no admin secret: %v", err)
+		t.Errorf("New without admin secret: err = %v; want an error mentioning %q", err, "admin secret")
 	}
 	cfg.JWTSecret = nil
 	if _, err := New(Options{Config: cfg, AdminSecret: testAdmin}); err == nil {
@@ -975,7 +960,7 @@ func TestSecretNeverPrints(t *testing.T) {
 	}
 	for _, out := range outs {
 		if strings.Contains(out, "super-secret") || strings.Contains(out, "7375706572") {
-			t.Errorf("secret printed: %s", out)
+			t.Errorf("formatted Secret = %s; want it without the secret (plain or hex)", out)
 		}
 	}
 	if !s.Equal("super-secret-value") || s.Equal("super-secret-valuE") || s.Equal("") || Secret("").Equal("") {
@@ -988,10 +973,10 @@ func TestSecretNeverPrints(t *testing.T) {
 func TestRotationIsLogged(t *testing.T) {
 	jwks := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
 	core, logs := observer.New(zap.InfoLevel)
-	cfg := jwksConfig(jwks.URL)
+	cfg := jwksConfig(jwks.JWKSURL())
 	a := startAuth(t, Options{Config: cfg, AdminSecret: testAdmin, Logger: zap.New(core), Now: func() time.Time { return testNow }})
 	ctx := context.Background()
-	jwks.set(map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
+	setKeys(jwks, map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})
 	tok := sign(t, jwt.SigningMethodRS256, rsaKey(t, "b"), map[string]any{"kid": "ins_b"}, clerkClaims())
 	if _, err := a.Authenticate(ctx, bearer(tok)); err != nil {
 		t.Fatal(err)
@@ -1002,7 +987,7 @@ func TestRotationIsLogged(t *testing.T) {
 	}
 	f := entries[0].ContextMap()
 	if fmt.Sprint(f["added_kids"]) != `["ins_b"]` || fmt.Sprint(f["removed_kids"]) != `["ins_a"]` {
-		t.Errorf("fields %v", f)
+		t.Errorf("rotation log fields = %v; want added_kids [\"ins_b\"] and removed_kids [\"ins_a\"]", f)
 	}
 }
 
@@ -1069,7 +1054,7 @@ func TestFractionalNumericDates(t *testing.T) {
 			_, err := a.Authenticate(context.Background(), bearer(hs256(t, c)))
 			if tt.msg == "" {
 				if err != nil {
-					t.Fatalf("refused: %v", err)
+					t.Fatalf("Authenticate = %v; want nil", err)
 				}
 				return
 			}

@@ -4,30 +4,28 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
 // perfFixture is a Clerk-like issuer for benchmarks and cache tests: an
-// RSA-2048 key served as a JWKS by a real HTTP server, and RS256 tokens
+// RSA-2048 key served as a JWKS by internal/fake's Clerk, and RS256 tokens
 // carrying Clerk's default claims plus the Hasura namespace.
 type perfFixture struct {
 	priv *rsa.PrivateKey
 	kid  string
 	iss  string
 	azp  string
-	jwks *httptest.Server
+	jwks *fake.Clerk
 }
 
 func newPerfFixture(tb testing.TB) *perfFixture {
@@ -37,20 +35,7 @@ func newPerfFixture(tb testing.TB) *perfFixture {
 		tb.Fatal(err)
 	}
 	f := &perfFixture{priv: priv, kid: "ins_2perfKey", iss: "https://perf.clerk.accounts.dev", azp: "https://app.example.com"}
-	jwk, err := jwkset.NewJWKFromKey(priv.Public(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{
-		KID: f.kid, ALG: jwkset.AlgRS256, USE: jwkset.UseSig}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	body, err := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f.jwks = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	}))
-	tb.Cleanup(f.jwks.Close)
+	f.jwks = fake.StartClerk(tb, fake.WithKey(fake.Key{KID: f.kid, Private: priv}))
 	return f
 }
 
@@ -98,7 +83,7 @@ func (f *perfFixture) sign(tb testing.TB, key *rsa.PrivateKey, claims jwt.MapCla
 // config is a Clerk-style auth section for the fixture's issuer.
 func (f *perfFixture) config(cacheSize int) Config {
 	c := DefaultConfig()
-	c.JWTSecret = &JWTSecret{JWKURL: f.jwks.URL + "/.well-known/jwks.json", Issuer: f.iss, AllowedSkew: 5}
+	c.JWTSecret = &JWTSecret{JWKURL: f.jwks.JWKSURL(), Issuer: f.iss, AllowedSkew: 5}
 	c.AuthorizedParties = []string{f.azp}
 	c.TokenCache.Size = cacheSize
 	return c

@@ -44,6 +44,9 @@ type cacheEntry struct {
 	// generation is the key set generation the token was verified under; a
 	// refresh that removes or replaces a key invalidates the entry.
 	generation uint64
+	// sid and sub are the token's session and user, for the revocation
+	// check and the per-user socket count of a hit.
+	sid, sub string
 }
 
 // tokenCache maps SHA-256(token) to its verification result.

@@ -84,7 +84,7 @@ func TestTokenCacheHitMissExpiryGeneration(t *testing.T) {
 			src1.gen.Store(0)
 			c, reg := newTestCache(t, 100, src0, src1)
 			if got := cacheGet(c, "tok", cacheT0); got != nil {
-				t.Fatalf("empty cache returned %+v", got)
+				t.Fatalf("get on an empty cache = %+v; want nil", got)
 			}
 			e := testEntry("tok", 0, cacheT0.Add(60*time.Second), 0)
 			c.put(e, cacheT0)
@@ -94,7 +94,7 @@ func TestTokenCacheHitMissExpiryGeneration(t *testing.T) {
 				t.Fatalf("get at %v: hit %v; want %v", at.Sub(cacheT0), got != nil, tt.wantHit)
 			}
 			if got != nil && got != e {
-				t.Fatalf("get returned another entry: %+v", got)
+				t.Fatalf("get = %+v; want the entry put, %+v", got, e)
 			}
 			wantHits := 0.0
 			if tt.wantHit {
@@ -149,12 +149,12 @@ func TestTokenCacheSizeBound(t *testing.T) {
 			for i := 0; i < puts; i++ {
 				c.put(testEntry(fmt.Sprintf("tok-%d", i), 0, cacheT0.Add(time.Minute), 0), cacheT0)
 				if c.len() > size {
-					t.Fatalf("after %d puts len = %d > size %d", i+1, c.len(), size)
+					t.Fatalf("after %d puts len = %d; want at most %d", i+1, c.len(), size)
 				}
 			}
 			evicted := perfCounter(t, reg, "hasura_auth_proxy_token_cache_evictions_total")
 			if int(evicted)+c.len() != puts {
-				t.Errorf("evictions %v + len %d != puts %d", evicted, c.len(), puts)
+				t.Errorf("evictions %v + len %d = %d; want puts %d", evicted, c.len(), int(evicted)+c.len(), puts)
 			}
 		})
 	}
@@ -188,10 +188,10 @@ func TestTokenCacheEviction(t *testing.T) {
 		for _, step := range []struct{ add, gone string }{{"d", "a"}, {"e", "b"}} {
 			c.put(testEntry(step.add, 0, cacheT0.Add(4*time.Hour), 0), cacheT0)
 			if cacheGet(c, step.gone, cacheT0) != nil {
-				t.Errorf("after adding %s, %s (expiring first) is still held", step.add, step.gone)
+				t.Errorf("after adding %s: get(%s) = held; want evicted (it expires first)", step.add, step.gone)
 			}
 			if cacheGet(c, step.add, cacheT0) == nil || cacheGet(c, "c", cacheT0) == nil {
-				t.Errorf("after adding %s, a later-expiring entry was evicted", step.add)
+				t.Errorf("after adding %s: get(%s) or get(c) = nil; want both held (they expire later)", step.add, step.add)
 			}
 		}
 	})
@@ -215,10 +215,10 @@ func TestTokenCacheEviction(t *testing.T) {
 				tok := fmt.Sprintf("new-%d", i)
 				c.put(testEntry(tok, 1, cacheT0.Add(time.Hour), 0), at)
 				if cacheGet(c, "keep", at) == nil {
-					t.Fatalf("round %d: a valid entry was evicted while an invalid one was held", i)
+					t.Fatalf("round %d: get(keep) = nil; want it held (an invalid entry should go first)", i)
 				}
 				if cacheGet(c, tok, at) == nil {
-					t.Fatalf("round %d: new entry not served", i)
+					t.Fatalf("round %d: get(%s) = nil; want the new entry", i, tok)
 				}
 				// Expire the entry just stored so the next round has an
 				// invalid entry to replace again.
@@ -256,17 +256,17 @@ func TestTokenCacheConcurrent(t *testing.T) {
 				case e == nil:
 					c.put(testEntry(tok, 0, now.Add(time.Minute), gen), now)
 				case e.key != tokenKey(tok):
-					t.Errorf("asked for %s, got another token's entry", tok)
+					t.Errorf("get(%s) = entry of key %x; want key %x", tok, e.key, tokenKey(tok))
 					return
 				case !now.Before(e.notAfter):
-					t.Errorf("expired entry served for %s", tok)
+					t.Errorf("get(%s) at %v = entry valid until %v; want nil (expired)", tok, now, e.notAfter)
 					return
 				case e.generation < gen:
-					t.Errorf("entry of generation %d served at generation %d", e.generation, gen)
+					t.Errorf("get at generation %d = entry of generation %d; want nil (older generation)", gen, e.generation)
 					return
 				}
 				if n := c.len(); n > 64 {
-					t.Errorf("len %d > 64", n)
+					t.Errorf("len = %d; want at most 64", n)
 					return
 				}
 			}
@@ -290,7 +290,7 @@ func TestTokenCacheThroughAuthenticate(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		s := perfMustAuth(t, a, perfBearer(good))
 		if s.Role != "user" || s.UserID != "user_good" {
-			t.Fatalf("call %d: session %+v", i, s)
+			t.Fatalf("call %d: session = %+v; want role user, user id user_good", i, s)
 		}
 	}
 	if h, m := perfCounter(t, reg, "hasura_auth_proxy_token_cache_hits_total"),
@@ -325,11 +325,11 @@ func TestTokenCacheThroughAuthenticate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for i := 0; i < 2; i++ {
 				if s, err := a.Authenticate(context.Background(), perfBearer(tt.tok)); err == nil {
-					t.Fatalf("call %d accepted: %+v", i, s)
+					t.Fatalf("call %d: Authenticate = %+v, nil; want a refusal", i, s)
 				}
 			}
 			if a.cache.len() != 1 {
-				t.Fatalf("a failure was cached: len = %d", a.cache.len())
+				t.Fatalf("cache len = %d; want 1 (failures are not cached)", a.cache.len())
 			}
 		})
 	}
@@ -368,7 +368,7 @@ func TestAuthenticateConcurrent(t *testing.T) {
 				n := (i*5 + w) % len(toks)
 				s, err := a.Authenticate(context.Background(), http.Header{"Authorization": {"Bearer " + toks[n]}})
 				if err != nil {
-					t.Errorf("token %d: %v", n, err)
+					t.Errorf("Authenticate(token %d) = %v; want nil", n, err)
 					return
 				}
 				if want := fmt.Sprintf("user_%d", n); s.UserID != want {
@@ -380,7 +380,7 @@ func TestAuthenticateConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	if n := a.cache.len(); n > 8 {
-		t.Errorf("len = %d > 8", n)
+		t.Errorf("len = %d; want at most 8", n)
 	}
 }
 
@@ -405,6 +405,6 @@ func TestCachedAuthenticateAllocs(t *testing.T) {
 		}
 	})
 	if got > cachedAuthAllocBudget {
-		t.Fatalf("cached Authenticate allocates %v times per call; budget %d", got, cachedAuthAllocBudget)
+		t.Fatalf("cached Authenticate allocations per call = %v; want at most %d", got, cachedAuthAllocBudget)
 	}
 }

@@ -3,26 +3,13 @@ package auth
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"math"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-)
-
-// Session variable names with a special meaning.
-const (
-	varAllowedRoles = "x-hasura-allowed-roles"
-	varDefaultRole  = "x-hasura-default-role"
-	varRole         = "x-hasura-role"
-	varUserID       = "x-hasura-user-id"
-	varAdminSecret  = "x-hasura-admin-secret"
-	varAccessKey    = "x-hasura-access-key"
-	varBackendOnly  = "x-hasura-use-backend-only-permissions"
 )
 
 // registeredClaims are removed before claims_namespace_path is evaluated, as
@@ -46,15 +33,15 @@ type claimSet struct {
 	hasAZP bool
 }
 
-// claimDecodeError is a registered claim of the wrong type, reported as
-// Hasura's JWTClaimsSetDecodeError.
+// claimDecodeError is a registered claim jose cannot decode, with aeson's
+// text: Msg at the JSON path Path ("" for the payload itself, ".exp", ...).
 type claimDecodeError struct {
-	claim string
-	want  string
+	Path string
+	Msg  string
 }
 
 func (e *claimDecodeError) Error() string {
-	return fmt.Sprintf("Error in $.%s: expected %s", e.claim, e.want)
+	return "Error in $" + e.Path + ": " + e.Msg
 }
 
 // The NumericDate range the proxy represents: 0001-01-01T00:00:00Z to
@@ -65,22 +52,69 @@ const (
 	maxNumericDate = 253402300799
 )
 
+// decodeClaims decodes a payload into c, refusing it as jose does
+// (JWTClaimsSetDecodeError).
+func decodeClaims(b []byte, c *claimSet) *Error {
+	if err := json.Unmarshal(b, c); err != nil {
+		if ce, ok := errors.AsType[*claimDecodeError](err); ok {
+			return claimsDecodeErr(ce.Error())
+		}
+		return errClaimsNotJSON
+	}
+	return nil
+}
+
+// UnmarshalJSON decodes a JWT payload the way jose's ClaimsSet FromJSON
+// instance does (hs-jose src/Crypto/JWT.hs; aeson's messages, as
+// eitherDecode formats them): the registered claims in its order, iss, sub,
+// aud, exp, nbf, iat and jti, each either absent, null or of its type. A
+// StringOrURI (iss, sub, each aud) that contains ":" must be a URI. Then
+// azp, which only this proxy reads.
 func (c *claimSet) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '{' {
-		return &claimDecodeError{claim: "", want: "Object"}
+	if k := jsonKind(b); k != "Object" {
+		return &claimDecodeError{Msg: "parsing JWT Claims Set failed, expected Object, but encountered " + k}
 	}
 	if err := json.Unmarshal(b, &c.raw); err != nil {
 		return err
 	}
-	numeric := func(name string) (*jwt.NumericDate, error) {
+	present := func(name string) (json.RawMessage, bool) {
 		v, ok := c.raw[name]
-		if !ok || string(v) == "null" {
+		if !ok || string(bytes.TrimSpace(v)) == "null" {
+			return nil, false
+		}
+		return v, true
+	}
+	text := func(v json.RawMessage) (string, bool) {
+		var s string
+		return s, jsonKind(v) == "String" && json.Unmarshal(v, &s) == nil
+	}
+	stringOrURI := func(name string) (string, bool, error) {
+		v, ok := present(name)
+		if !ok {
+			return "", false, nil
+		}
+		s, ok := text(v)
+		if !ok {
+			return "", false, &claimDecodeError{"." + name, "parsing StringOrURI failed, expected String, but encountered " + jsonKind(v)}
+		}
+		if strings.Contains(s, ":") && !isURI(s) {
+			return "", false, &claimDecodeError{"." + name, "failed to parse StringOrURI"}
+		}
+		return s, true, nil
+	}
+	numeric := func(name string) (*jwt.NumericDate, error) {
+		v, ok := present(name)
+		if !ok {
 			return nil, nil
 		}
-		f, err := strconv.ParseFloat(string(v), 64)
-		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return nil, &claimDecodeError{claim: name, want: "a NumericDate (a number of seconds)"}
+		if k := jsonKind(v); k != "Number" {
+			return nil, &claimDecodeError{"." + name, "parsing NumericDate failed, expected Number, but encountered " + k}
+		}
+		// Every JSON number is a NumericDate to jose; one beyond float64
+		// (1e400) parses as an infinity, clamped below.
+		f, err := strconv.ParseFloat(string(bytes.TrimSpace(v)), 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(f) {
+			return nil, &claimDecodeError{"." + name, "parsing NumericDate failed, expected Number, but encountered Number"}
 		}
 		// Clamp to years 1-9999 before converting: a float outside int64
 		// converts to an implementation-defined value (math.MinInt64 on
@@ -92,18 +126,48 @@ func (c *claimSet) UnmarshalJSON(b []byte) error {
 		// (which keeps fractions) refuses it.
 		return &jwt.NumericDate{Time: time.Unix(int64(sec), int64(frac*1e9))}, nil
 	}
-	str := func(name string) (string, bool, error) {
-		v, ok := c.raw[name]
-		if !ok || string(v) == "null" {
+	plainText := func(name string) (string, bool, error) {
+		v, ok := present(name)
+		if !ok {
 			return "", false, nil
 		}
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return "", false, &claimDecodeError{claim: name, want: "a String"}
+		s, ok := text(v)
+		if !ok {
+			return "", false, &claimDecodeError{"." + name, "parsing Text failed, expected String, but encountered " + jsonKind(v)}
 		}
 		return s, true, nil
 	}
 	var err error
+	if c.iss, c.hasIss, err = stringOrURI("iss"); err != nil {
+		return err
+	}
+	if c.sub, _, err = stringOrURI("sub"); err != nil {
+		return err
+	}
+	if v, ok := present("aud"); ok {
+		// jose: a list of StringOrURI, else one. When both fail, aeson
+		// reports the second attempt's error.
+		if s, isStr := text(v); isStr {
+			if strings.Contains(s, ":") && !isURI(s) {
+				return &claimDecodeError{".aud", "failed to parse StringOrURI"}
+			}
+			c.aud = jwt.ClaimStrings{s}
+		} else {
+			var elems []json.RawMessage
+			if jsonKind(v) != "Array" || json.Unmarshal(v, &elems) != nil {
+				return &claimDecodeError{".aud", "parsing StringOrURI failed, expected String, but encountered " + jsonKind(v)}
+			}
+			c.aud = make(jwt.ClaimStrings, 0, len(elems))
+			for _, e := range elems {
+				s, isStr := text(e)
+				if !isStr || strings.Contains(s, ":") && !isURI(s) {
+					return &claimDecodeError{".aud", "parsing StringOrURI failed, expected String, but encountered Array"}
+				}
+				c.aud = append(c.aud, s)
+			}
+		}
+		c.hasAud = true
+	}
 	if c.exp, err = numeric("exp"); err != nil {
 		return err
 	}
@@ -113,22 +177,28 @@ func (c *claimSet) UnmarshalJSON(b []byte) error {
 	if c.iat, err = numeric("iat"); err != nil {
 		return err
 	}
-	if c.iss, c.hasIss, err = str("iss"); err != nil {
+	if _, _, err = plainText("jti"); err != nil {
 		return err
 	}
-	if c.sub, _, err = str("sub"); err != nil {
+	if c.azp, c.hasAZP, err = plainText("azp"); err != nil {
 		return err
-	}
-	if c.azp, c.hasAZP, err = str("azp"); err != nil {
-		return err
-	}
-	if v, ok := c.raw["aud"]; ok && string(v) != "null" {
-		if err := json.Unmarshal(v, &c.aud); err != nil {
-			return &claimDecodeError{claim: "aud", want: "a StringOrURI or a list of them"}
-		}
-		c.hasAud = true
 	}
 	return nil
+}
+
+// stringClaim returns the top-level claim name when it is a JSON string,
+// else "". It never fails: a claim only revocation reads must not change
+// which tokens verify.
+func stringClaim(c *claimSet, name string) string {
+	v, ok := c.raw[name]
+	if !ok || len(v) == 0 || v[0] != '"' {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return ""
+	}
+	return s
 }
 
 // GetExpirationTime implements jwt.Claims.
@@ -148,437 +218,3 @@ func (c *claimSet) GetSubject() (string, error) { return c.sub, nil }
 
 // GetAudience implements jwt.Claims.
 func (c *claimSet) GetAudience() (jwt.ClaimStrings, error) { return c.aud, nil }
-
-// Var is one session variable sent to Hasura as a header. Name is lower-case.
-type Var struct {
-	Name  string
-	Value string
-}
-
-// hasuraClaims is what a verified token grants: its roles and its session
-// variables, already converted to header values.
-type hasuraClaims struct {
-	allowedRoles []string
-	defaultRole  string
-	vars         []Var
-	// varsErr is a session-variable problem found while parsing. Hasura
-	// reports it only after role selection, so it is held until then.
-	varsErr *Error
-}
-
-// claimsRules is the claims part of one secret's configuration.
-type claimsRules struct {
-	namespace   string   // literal key, when path is nil and claimsMap is nil
-	path        jsonPath // claims_namespace_path, or nil
-	stringified bool     // claims_format: stringified_json
-	claimsMap   []claimsMapRule
-	postgres    bool // array_claims: postgres
-}
-
-type claimsMapRule struct {
-	name    string // lower-case session variable
-	literal json.RawMessage
-	path    jsonPath
-	def     json.RawMessage
-}
-
-func newClaimsRules(s *JWTSecret, postgres bool) (claimsRules, error) {
-	r := claimsRules{namespace: s.ClaimsNamespace, stringified: s.ClaimsFormat == "stringified_json", postgres: postgres}
-	if r.namespace == "" {
-		r.namespace = DefaultClaimsNamespace
-	}
-	if s.ClaimsNamespacePath != "" {
-		p, err := parseJSONPath(s.ClaimsNamespacePath)
-		if err != nil {
-			return r, err
-		}
-		r.path = p
-	}
-	if s.ClaimsMap != nil {
-		names := make([]string, 0, len(s.ClaimsMap))
-		for k := range s.ClaimsMap {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
-			e := s.ClaimsMap[k]
-			rule := claimsMapRule{name: strings.ToLower(k), literal: e.Literal, def: e.Default}
-			if e.Path != "" {
-				p, err := parseJSONPath(e.Path)
-				if err != nil {
-					return r, err
-				}
-				rule.path = p
-			}
-			r.claimsMap = append(r.claimsMap, rule)
-		}
-	}
-	return r, nil
-}
-
-// extract applies the rules to a verified payload, in Hasura's order
-// (parseClaimsMap, parseHasuraClaims, then parseJwtClaim of the rest, in
-// server/src-lib/Hasura/Server/Auth/JWT.hs): locate the claims, read the role
-// claims, convert the session variables.
-func (r *claimsRules) extract(c *claimSet) (*hasuraClaims, *Error) {
-	if r.claimsMap != nil {
-		return r.extractMap(c)
-	}
-	obj, err := r.locate(c)
-	if err != nil {
-		return nil, err
-	}
-	// Keep only x-hasura-* keys, case-insensitively, reported lower-case.
-	// Keys differing only in case are ambiguous: Hasura's result is
-	// undefined, this proxy refuses the token.
-	lowered := make(map[string]json.RawMessage, len(obj))
-	for k, v := range obj {
-		lk := strings.ToLower(k)
-		if !strings.HasPrefix(lk, "x-hasura-") {
-			continue
-		}
-		if _, dup := lowered[lk]; dup {
-			return nil, claimsErr(ReasonBadClaimValue, fmt.Sprintf("x-hasura-* claims: %s appears more than once with different case", lk))
-		}
-		lowered[lk] = v
-	}
-	hc := &hasuraClaims{}
-	raw, ok := lowered[varAllowedRoles]
-	if !ok {
-		return nil, ErrAllowedRolesClaim
-	}
-	if hc.allowedRoles, err = parseAllowedRoles(raw); err != nil {
-		return nil, err
-	}
-	raw, ok = lowered[varDefaultRole]
-	if !ok {
-		return nil, ErrDefaultRoleClaim
-	}
-	if hc.defaultRole, err = parseDefaultRole(raw, "should be a single role name"); err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(lowered))
-	for k := range lowered {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		r.addVar(hc, k, lowered[k])
-	}
-	return hc, nil
-}
-
-// locate finds the claims object in namespace mode (catalogue rows 15-19).
-func (r *claimsRules) locate(c *claimSet) (map[string]json.RawMessage, *Error) {
-	var raw json.RawMessage
-	var where string
-	if r.path != nil {
-		top := make(map[string]json.RawMessage, len(c.raw))
-		for k, v := range c.raw {
-			if !slices.Contains(registeredClaims[:], k) {
-				top[k] = v
-			}
-		}
-		v, ok := r.path.lookupIn(top)
-		if !ok {
-			return nil, claimsErr(ReasonClaimsInvalid, fmt.Sprintf("claims not found at claims_namespace_path: '%s'", r.path))
-		}
-		raw, where = v, "claims_namespace_path "+r.path.String()
-	} else {
-		v, ok := c.raw[r.namespace]
-		if !ok {
-			return nil, claimsErr(ReasonClaimsInvalid, fmt.Sprintf("claims key: '%s' not found", r.namespace))
-		}
-		raw, where = v, "claims_namespace "+r.namespace
-	}
-	raw = bytes.TrimSpace(raw)
-	if r.stringified {
-		if len(raw) == 0 || raw[0] != '"' {
-			return nil, claimsErr(ReasonClaimsInvalid, "expecting a string when claims_format is stringified_json")
-		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, claimsErr(ReasonClaimsInvalid, "expecting a string when claims_format is stringified_json")
-		}
-		var obj map[string]json.RawMessage
-		t := strings.TrimSpace(s)
-		if !strings.HasPrefix(t, "{") || json.Unmarshal([]byte(t), &obj) != nil {
-			return nil, claimsErr(ReasonClaimsInvalid, fmt.Sprintf("expecting stringified json at: '%s', but found: %s", where, truncate(s, 200)))
-		}
-		return obj, nil
-	}
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil, claimsErr(ReasonClaimsInvalid, "expecting a json object when claims_format is json")
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, claimsErr(ReasonClaimsInvalid, "expecting a json object when claims_format is json")
-	}
-	return obj, nil
-}
-
-// extractMap applies claims_map as parseClaimsMap's JCMap case does (JWT.hs):
-// allowed roles, then the default role, then the other claims, each from its
-// path over the whole claims set, else its default.
-func (r *claimsRules) extractMap(c *claimSet) (*hasuraClaims, *Error) {
-	hc := &hasuraClaims{}
-	find := func(name string) (claimsMapRule, bool) {
-		for _, rule := range r.claimsMap {
-			if rule.name == name {
-				return rule, true
-			}
-		}
-		return claimsMapRule{}, false
-	}
-	resolve := func(rule claimsMapRule) (json.RawMessage, bool) {
-		if rule.path == nil {
-			return rule.literal, true
-		}
-		if v, ok := rule.path.lookupIn(c.raw); ok {
-			return v, true
-		}
-		if rule.def != nil {
-			return rule.def, true
-		}
-		return nil, false
-	}
-	rule, _ := find(varAllowedRoles)
-	raw, ok := resolve(rule)
-	if !ok {
-		return nil, ErrAllowedRolesClaim
-	}
-	var err *Error
-	if hc.allowedRoles, err = parseAllowedRoles(raw); err != nil {
-		return nil, err
-	}
-	rule, _ = find(varDefaultRole)
-	if raw, ok = resolve(rule); !ok {
-		return nil, ErrDefaultRoleClaim
-	}
-	if hc.defaultRole, err = parseDefaultRole(raw, "should be a role"); err != nil {
-		return nil, err
-	}
-	for _, rule := range r.claimsMap {
-		if rule.name == varAllowedRoles || rule.name == varDefaultRole {
-			continue
-		}
-		v, ok := resolve(rule)
-		if !ok {
-			return nil, claimsErr(ReasonClaimsInvalid, fmt.Sprintf("JWT claim from claims_map, %s not found", rule.name))
-		}
-		r.addVar(hc, rule.name, v)
-	}
-	return hc, nil
-}
-
-// addVar converts one session claim to a header value. Problems are held in
-// hc.varsErr (the first one wins) because Hasura reports them after role
-// selection.
-func (r *claimsRules) addVar(hc *hasuraClaims, name string, raw json.RawMessage) {
-	switch name {
-	case varAllowedRoles, varDefaultRole:
-		// Roles are not session variables.
-		return
-	}
-	switch strings.ReplaceAll(name, "_", "-") {
-	case varRole:
-		// x-hasura-role is chosen by the proxy and a claim of that name is
-		// overridden, as in Hasura.
-		return
-	case varAdminSecret, varAccessKey, varBackendOnly:
-		// Hasura drops the secrets from a JWT session, and backend-only
-		// permissions never apply in JWT mode. Forwarded next to the admin
-		// secret they would be honoured, so they are never forwarded; nor
-		// are their "_" spellings, which the proxy's last check before
-		// Hasura treats as the same headers (and refuses).
-		return
-	}
-	if hc.varsErr != nil {
-		return
-	}
-	if !isToken(name) {
-		hc.varsErr = claimsErr(ReasonBadClaimValue, fmt.Sprintf("x-hasura-* claims: %q is not a valid header name", truncate(name, 64)))
-		return
-	}
-	v, err := r.claimValue(raw)
-	if err != nil {
-		hc.varsErr = err
-		return
-	}
-	if !validHeaderValue(v) {
-		hc.varsErr = claimsErr(ReasonBadClaimValue, fmt.Sprintf("x-hasura-* claims: the value of %s contains a control character (CR, LF, NUL, ...)", name))
-		return
-	}
-	hc.vars = append(hc.vars, Var{Name: name, Value: v})
-}
-
-// claimValue turns a session claim into a string: strings as they are, and
-// with array_claims: postgres, arrays of scalars as Postgres array literals.
-func (r *claimsRules) claimValue(raw json.RawMessage) (string, *Error) {
-	raw = bytes.TrimSpace(raw)
-	kind := jsonKind(raw)
-	if kind == "String" {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return s, nil
-		}
-	}
-	if kind == "Array" && r.postgres {
-		if s, ok := postgresArray(raw); ok {
-			return s, nil
-		}
-		return "", claimsErr(ReasonClaimsInvalid, "x-hasura-* claims: arrays must hold only strings, numbers, booleans or nulls to become Postgres arrays")
-	}
-	return "", claimsErr(ReasonClaimsInvalid, "x-hasura-* claims: parsing Text failed, expected String, but encountered "+kind)
-}
-
-// postgresArray renders a JSON array of scalars as a Postgres array literal,
-// quoting elements that need it: {a,"b c","x\"y",NULL}.
-func postgresArray(raw json.RawMessage) (string, bool) {
-	var elems []json.RawMessage
-	if json.Unmarshal(raw, &elems) != nil {
-		return "", false
-	}
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, e := range elems {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		switch jsonKind(e) {
-		case "String":
-			var s string
-			if json.Unmarshal(e, &s) != nil {
-				return "", false
-			}
-			writePostgresElem(&b, s)
-		case "Number", "Boolean":
-			b.Write(bytes.TrimSpace(e))
-		case "Null":
-			b.WriteString("NULL")
-		default:
-			return "", false
-		}
-	}
-	b.WriteByte('}')
-	return b.String(), true
-}
-
-func writePostgresElem(b *strings.Builder, s string) {
-	needQuote := s == "" || strings.EqualFold(s, "null")
-	for i := 0; i < len(s) && !needQuote; i++ {
-		switch s[i] {
-		case '{', '}', ',', '"', '\\', ' ', '\t', '\n', '\r', '\v', '\f':
-			needQuote = true
-		}
-	}
-	if !needQuote {
-		b.WriteString(s)
-		return
-	}
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		if s[i] == '"' || s[i] == '\\' {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	b.WriteByte('"')
-}
-
-// jsonKind names the JSON type of raw the way aeson's errors do.
-func jsonKind(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "Null"
-	}
-	switch raw[0] {
-	case '"':
-		return "String"
-	case '[':
-		return "Array"
-	case '{':
-		return "Object"
-	case 't', 'f':
-		return "Boolean"
-	case 'n':
-		return "Null"
-	default:
-		return "Number"
-	}
-}
-
-func parseAllowedRoles(raw json.RawMessage) ([]string, *Error) {
-	const prefix = "invalid x-hasura-allowed-roles; should be a list of roles: "
-	if k := jsonKind(raw); k != "Array" {
-		return nil, claimsErr(ReasonClaimsInvalid, prefix+"parsing [] failed, expected Array, but encountered "+k)
-	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal(raw, &elems); err != nil {
-		return nil, claimsErr(ReasonClaimsInvalid, prefix+"parsing [] failed, expected Array, but encountered Array")
-	}
-	roles := make([]string, 0, len(elems))
-	for _, e := range elems {
-		if k := jsonKind(e); k != "String" {
-			return nil, claimsErr(ReasonClaimsInvalid, prefix+"parsing Text failed, expected String, but encountered "+k)
-		}
-		var s string
-		if err := json.Unmarshal(e, &s); err != nil {
-			return nil, claimsErr(ReasonClaimsInvalid, prefix+"parsing Text failed, expected String, but encountered String")
-		}
-		if s == "" {
-			return nil, claimsErr(ReasonClaimsInvalid, prefix+"empty string not allowed")
-		}
-		if err := checkRoleName(varAllowedRoles, s); err != nil {
-			return nil, err
-		}
-		roles = append(roles, s)
-	}
-	return roles, nil
-}
-
-func parseDefaultRole(raw json.RawMessage, should string) (string, *Error) {
-	prefix := "invalid x-hasura-default-role; " + should + ": "
-	if k := jsonKind(raw); k != "String" {
-		return "", claimsErr(ReasonClaimsInvalid, prefix+"parsing String failed, expected String, but encountered "+k)
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", claimsErr(ReasonClaimsInvalid, prefix+"parsing String failed, expected String, but encountered String")
-	}
-	if s == "" {
-		return "", claimsErr(ReasonClaimsInvalid, prefix+"empty string not allowed")
-	}
-	if err := checkRoleName(varDefaultRole, s); err != nil {
-		return "", err
-	}
-	return s, nil
-}
-
-// checkRoleName refuses a role that cannot travel as an X-Hasura-Role value
-// unchanged (stricter than Hasura): a control character would make the
-// request fail on its way to Hasura, and surrounding spaces or tabs are
-// trimmed by every HTTP hop, so " admin" would arrive as "admin".
-func checkRoleName(claim, role string) *Error {
-	if !validHeaderValue(role) {
-		return claimsErr(ReasonBadClaimValue, claim+": a role contains a control character (CR, LF, NUL, ...)")
-	}
-	if strings.Trim(role, " \t") != role {
-		return claimsErr(ReasonBadClaimValue, claim+": a role starts or ends with a space or tab")
-	}
-	return nil
-}
-
-// selectRole applies the x-hasura-role request header as withAuthZ in
-// processJwt_ (JWT.hs) does: empty or absent means the default role; the
-// role must be allowed, case-sensitively.
-func selectRole(hc *hasuraClaims, requested string) (string, *Error) {
-	role := requested
-	if role == "" {
-		role = hc.defaultRole
-	}
-	if !slices.Contains(hc.allowedRoles, role) {
-		return "", ErrRoleNotAllowed
-	}
-	return role, nil
-}

@@ -195,7 +195,10 @@ type JWTSecret struct {
 // HeaderSource is Hasura's header object: {"type":"Authorization"},
 // {"type":"Cookie","name":N} or {"type":"CustomHeader","name":N}.
 type HeaderSource struct {
+	// Type is Authorization (a "Bearer <token>" value), Cookie or
+	// CustomHeader (the raw token), as in Hasura.
 	Type string `json:"type" yaml:"type"`
+	// Name is the cookie or header name; empty with Authorization.
 	Name string `json:"name,omitempty" yaml:"name"`
 }
 
@@ -344,8 +347,13 @@ func lookupFold[V any](m map[string]V, key string) (V, bool) {
 // ClaimsMapEntry is one claims_map value: a literal (a string, or a list of
 // roles for x-hasura-allowed-roles) or {"path": ..., "default": ...}.
 type ClaimsMapEntry struct {
+	// Literal is the value itself as JSON; nil when Path is set.
 	Literal json.RawMessage
-	Path    string
+	// Path is Hasura's JSONPath into the whole claims set; empty for a
+	// literal.
+	Path string
+	// Default is used when Path finds nothing; nil means none, and then a
+	// missing value is refused.
 	Default json.RawMessage
 }
 

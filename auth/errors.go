@@ -16,34 +16,6 @@ const (
 	CodeAccessDenied         = "access-denied"
 )
 
-// Reasons are the closed set of metric and log reasons an Error carries: the
-// label values of hasura_auth_proxy_auth_decisions_total{reason}, defined by
-// the metrics package and re-exported here for callers of auth.
-const (
-	ReasonOK                  = metrics.ReasonOK
-	ReasonMissing             = metrics.ReasonMissing
-	ReasonMalformed           = metrics.ReasonMalformed
-	ReasonMultiple            = metrics.ReasonMultiple
-	ReasonExpired             = metrics.ReasonExpired
-	ReasonNotYetValid         = metrics.ReasonNotYetValid
-	ReasonIssuedInFuture      = metrics.ReasonIssuedInFuture
-	ReasonBadSignature        = metrics.ReasonBadSignature
-	ReasonBadAlgorithm        = metrics.ReasonBadAlgorithm
-	ReasonUnknownKID          = metrics.ReasonUnknownKID
-	ReasonNoKeys              = metrics.ReasonNoKeys
-	ReasonBadIssuer           = metrics.ReasonBadIssuer
-	ReasonBadAudience         = metrics.ReasonBadAudience
-	ReasonBadAZP              = metrics.ReasonBadAZP
-	ReasonClaimsInvalid       = metrics.ReasonClaimsInvalid
-	ReasonRoleMissing         = metrics.ReasonRoleMissing
-	ReasonRoleNotAllowed      = metrics.ReasonRoleNotAllowed
-	ReasonBadAdminSecret      = metrics.ReasonBadAdminSecret
-	ReasonAdminSecretDisabled = metrics.ReasonAdminSecretDisabled
-	ReasonTokenTooLarge       = metrics.ReasonTokenTooLarge
-	ReasonMissingExp          = metrics.ReasonMissingExp
-	ReasonBadClaimValue       = metrics.ReasonBadClaimValue
-)
-
 // Results are the closed set of authentication outcomes
 // (hasura_auth_proxy_auth_decisions_total{result}).
 const (
@@ -56,7 +28,8 @@ const (
 // Error is an authentication refusal. Code and Message are exactly what
 // Hasura's JWT mode would answer (or, where this proxy is stricter than
 // Hasura, a message in the same style); they are safe to send to the client.
-// Reason is a metrics label from a closed set. Detail is for logs only: it
+// Reason is one of Reasons(), the label of the decision in metrics and
+// logs. Status is Hasura's original HTTP status. Detail is for logs only: it
 // never holds a token, a secret or an unverified claim value.
 //
 // Errors are values: compare them with errors.Is, which matches on Code and
@@ -72,6 +45,8 @@ type Error struct {
 	Detail string
 }
 
+// Error returns the code and message, then the detail in parentheses: a
+// log line, not the client's answer (which is Code and Message).
 func (e *Error) Error() string {
 	if e.Detail != "" {
 		return e.Code + ": " + e.Message + " (" + e.Detail + ")"
@@ -104,8 +79,8 @@ func claimsErr(reason, msg string) *Error {
 	return newErr(CodeJWTInvalidClaims, reason, msg)
 }
 
-// The errors of Hasura's JWT mode (server/src-lib/Hasura/Server/Auth/JWT.hs
-// and Auth.hs; "Could not verify JWT: ..." wraps hs-jose's errors), plus the
+// The error catalogue of Hasura's JWT mode (the refusals of
+// server/src-lib/Hasura/Server/Auth/JWT.hs and Hasura/Server/Auth.hs), plus the
 // refusals where this proxy is deliberately stricter. The variables are
 // templates: never modify them, use withDetail to attach log context.
 var (
@@ -136,6 +111,9 @@ var (
 	ErrMissingAud    = jwtErr(ReasonBadAudience, `token has no "aud" claim (required by auth.require.aud)`)
 	ErrMissingAZP    = jwtErr(ReasonBadAZP, `token has no "azp" claim (required by auth.require.azp with auth.authorized_parties set)`)
 	ErrBadAZP        = jwtErr(ReasonBadAZP, `token "azp" claim is not in auth.authorized_parties`)
+	// ErrRevoked is a valid token whose session or user was revoked
+	// (Options.Revocations): refused as an invalid token.
+	ErrRevoked = jwtErr(ReasonRevoked, "the session was revoked")
 )
 
 // compactDecodeErr is Hasura's answer to a token that is not three parts.

@@ -138,8 +138,12 @@ func parseBracket(s string) (pathElem, int, error) {
 	}
 }
 
-// String encodes the path the way Hasura prints it in error messages:
-// "$" then ".name" for plain names and ['key'] for anything else.
+// String encodes the path the way Hasura prints it in error messages
+// (encodeJSONPath in server/src-lib/Data/Parser/JSONPath.hs): "$", then
+// ".name" for a name that starts with an ASCII letter or "_" and goes on with
+// ASCII letters, digits, "_" or "-", "[N]" for an index, and ["key"] for any
+// other key, the key written as aeson writes a JSON string. The result parses
+// back to the same path.
 func (p jsonPath) String() string {
 	var b strings.Builder
 	b.WriteByte('$')
@@ -153,21 +157,41 @@ func (p jsonPath) String() string {
 			b.WriteByte('.')
 			b.WriteString(e.key)
 		default:
-			b.WriteString("['")
-			for i := 0; i < len(e.key); i++ {
-				// Control characters are written as JSON escapes so the
-				// printed path parses back to the same key (and a key
-				// never breaks a log line).
-				if c := e.key[i]; c < 0x20 || c == 0x7f {
-					fmt.Fprintf(&b, `\u%04x`, c)
-				} else {
-					b.WriteByte(c)
-				}
-			}
-			b.WriteString("']")
+			b.WriteString(`["`)
+			writeAesonString(&b, e.key)
+			b.WriteString(`"]`)
 		}
 	}
 	return b.String()
+}
+
+// writeAesonString writes s escaped as aeson's encoder does
+// (Data/Aeson/Encoding/Builder.hs escapeAscii): backslash, double quote,
+// \n, \r and \t, other bytes below 0x20 as \u00xx; everything else,
+// DEL and non-ASCII included, as it is.
+func writeAesonString(b *strings.Builder, s string) {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\', '"':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			if c < 0x20 {
+				b.WriteString(`\u00`)
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&0xf])
+			} else {
+				b.WriteByte(c)
+			}
+		}
+	}
 }
 
 func isPlainName(s string) bool {
@@ -176,7 +200,7 @@ func isPlainName(s string) bool {
 	}
 	for i := 1; i < len(s); i++ {
 		c := s[i]
-		if !(isNameStart(c) || ('0' <= c && c <= '9')) {
+		if !(isNameStart(c) || ('0' <= c && c <= '9') || c == '-') {
 			return false
 		}
 	}

@@ -2,13 +2,7 @@ package auth
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,32 +10,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
-)
-
-// Defaults of JWKSConfig, applied by ApplyDefaults to fields left zero.
-const (
-	DefaultJWKSRefreshInterval           = 5 * time.Minute
-	DefaultJWKSUnknownKIDRefreshInterval = 30 * time.Second
-	DefaultJWKSMaxStale                  = 24 * time.Hour
-	DefaultJWKSFetchTimeout              = 5 * time.Second
-	DefaultJWKSMinRefreshInterval        = time.Minute
-	DefaultJWKSMaxRefreshInterval        = time.Hour
-	DefaultJWKSUnknownKIDWait            = time.Second
-	DefaultJWKSMaxBodyBytes              = 1 << 20
 )
 
 // Retry schedule while fetches fail: the wait starts at backoffMin and doubles
@@ -51,122 +28,9 @@ const (
 	backoffMax = 30 * time.Second
 )
 
-// maxLoggedKID bounds how much of an attacker-chosen kid reaches a log line.
-const maxLoggedKID = 32
-
-// minRSABits is the smallest RSA modulus accepted from a JWKS.
-const minRSABits = 2048
-
 // errReadOnly is returned by the mutating jwkset.Storage methods of the
 // remote key set: only the fetcher replaces keys.
 var errReadOnly = errors.New("read-only key set: keys change only by fetching the jwk_url")
-
-// JWKSConfig tunes how keys are fetched from a jwk_url (YAML auth.jwks). It
-// applies to every remote key source. Durations are Go duration strings in
-// YAML ("5m", "30s"); a bare number is a decoding error, never nanoseconds.
-// The zero value means "all defaults" once ApplyDefaults has run.
-type JWKSConfig struct {
-	// RefreshInterval is how often keys are refetched when the response
-	// carries no Cache-Control max-age. Default 5m.
-	RefreshInterval time.Duration `yaml:"refresh_interval"`
-	// UnknownKIDRefreshInterval is the least time between two refreshes
-	// triggered by tokens naming an unknown kid. The first one is allowed at
-	// once. Default 30s.
-	UnknownKIDRefreshInterval time.Duration `yaml:"unknown_kid_refresh_interval"`
-	// MaxStale is how long the last good keys keep being used after the last
-	// successful fetch while refreshes fail. Past it, tokens are refused with
-	// NoUsableKeys. Default 24h.
-	MaxStale time.Duration `yaml:"max_stale"`
-	// FetchTimeout bounds one whole fetch: connect, TLS, headers and body.
-	// Default 5s.
-	FetchTimeout time.Duration `yaml:"fetch_timeout"`
-	// MinRefreshInterval is the lower clamp of a Cache-Control max-age (and
-	// the interval used for no-cache, no-store or max-age=0). Default 1m.
-	MinRefreshInterval time.Duration `yaml:"min_refresh_interval"`
-	// MaxRefreshInterval is the upper clamp of a Cache-Control max-age.
-	// Default 1h.
-	MaxRefreshInterval time.Duration `yaml:"max_refresh_interval"`
-	// UnknownKIDWait is the longest a request waits for the refresh its
-	// unknown kid triggered (or joined) before it is refused. Default 1s.
-	UnknownKIDWait time.Duration `yaml:"unknown_kid_wait"`
-	// MaxBodyBytes caps the JWKS response body; larger answers are refused.
-	// Default 1 MiB.
-	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-}
-
-// ApplyDefaults sets every zero field to its default. Negative values are left
-// for Validate to report.
-func (c *JWKSConfig) ApplyDefaults() {
-	setDefault(&c.RefreshInterval, DefaultJWKSRefreshInterval)
-	setDefault(&c.UnknownKIDRefreshInterval, DefaultJWKSUnknownKIDRefreshInterval)
-	setDefault(&c.MaxStale, DefaultJWKSMaxStale)
-	setDefault(&c.FetchTimeout, DefaultJWKSFetchTimeout)
-	setDefault(&c.MinRefreshInterval, DefaultJWKSMinRefreshInterval)
-	setDefault(&c.MaxRefreshInterval, DefaultJWKSMaxRefreshInterval)
-	setDefault(&c.UnknownKIDWait, DefaultJWKSUnknownKIDWait)
-	setDefault(&c.MaxBodyBytes, DefaultJWKSMaxBodyBytes)
-}
-
-func setDefault[T time.Duration | int64](p *T, def T) {
-	if *p == 0 {
-		*p = def
-	}
-}
-
-// Validate reports every problem of c at once (errors.Join), each naming its
-// field under the prefix field (normally "auth.jwks"). It does no I/O. Call
-// it after ApplyDefaults: a zero field is reported as not positive.
-func (c JWKSConfig) Validate(field string) error {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s.%s: %s", field, name, fmt.Sprintf(format, args...)))
-	}
-	positive := []struct {
-		name string
-		d    time.Duration
-	}{
-		{"refresh_interval", c.RefreshInterval},
-		{"unknown_kid_refresh_interval", c.UnknownKIDRefreshInterval},
-		{"max_stale", c.MaxStale},
-		{"fetch_timeout", c.FetchTimeout},
-		{"min_refresh_interval", c.MinRefreshInterval},
-		{"max_refresh_interval", c.MaxRefreshInterval},
-		{"unknown_kid_wait", c.UnknownKIDWait},
-	}
-	allPositive := true
-	for _, p := range positive {
-		if p.d <= 0 {
-			bad(p.name, "must be positive")
-			allPositive = false
-		}
-	}
-	if c.MaxBodyBytes <= 0 {
-		bad("max_body_bytes", "must be positive")
-	}
-	if !allPositive {
-		return errors.Join(errs...)
-	}
-	if c.MinRefreshInterval > c.MaxRefreshInterval {
-		bad("min_refresh_interval", "must not exceed max_refresh_interval (%s)", c.MaxRefreshInterval)
-	} else if c.RefreshInterval < c.MinRefreshInterval || c.RefreshInterval > c.MaxRefreshInterval {
-		bad("refresh_interval", "must be between min_refresh_interval (%s) and max_refresh_interval (%s)",
-			c.MinRefreshInterval, c.MaxRefreshInterval)
-	}
-	// Keys must not expire between two scheduled refreshes of a healthy JWKS.
-	if c.MaxStale <= c.MaxRefreshInterval {
-		bad("max_stale", "must be longer than max_refresh_interval (%s), or healthy keys expire between refreshes",
-			c.MaxRefreshInterval)
-	}
-	return errors.Join(errs...)
-}
-
-// JWKSAlgorithms returns the signature algorithms accepted for tokens verified
-// with keys from a jwk_url: asymmetric only, so a published symmetric key or
-// an HS/RS confusion can never verify a token. The caller pins its parser to
-// this list (jwt.WithValidMethods). It returns a fresh slice on every call.
-func JWKSAlgorithms() []string {
-	return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-}
 
 // RemoteKeysOptions configures NewRemoteKeys.
 type RemoteKeysOptions struct {
@@ -215,6 +79,7 @@ type RemoteKeys struct {
 	generation atomic.Uint64
 	stale      atomic.Bool
 	lastErr    atomic.Pointer[string] // why the last fetch failed; nil after a success
+	fetched    atomic.Bool            // a fetch has ended (success or failure)
 
 	// notify is closed and replaced whenever a snapshot is published.
 	notifyMu sync.Mutex
@@ -238,30 +103,6 @@ type RemoteKeys struct {
 	backoffMin, backoffMax time.Duration
 	// afterFetch, when set (tests), observes every fetch result.
 	afterFetch func(result string)
-}
-
-// keySnapshot is one immutable key set. It is never modified after being
-// published; a refresh builds a new one.
-type keySnapshot struct {
-	byKID   map[string]jwkset.JWK
-	keys    []jwkset.JWK         // every key, in JWKS order, including those without kid
-	mem     *jwkset.MemoryJWKSet // the same keys, for the JSON/Marshal methods
-	fetched time.Time            // last successful fetch (or 304) of these keys; zero if none
-}
-
-func (s *keySnapshot) empty() bool { return len(s.keys) == 0 }
-
-func newSnapshot(keys []jwkset.JWK, fetched time.Time) *keySnapshot {
-	s := &keySnapshot{byKID: make(map[string]jwkset.JWK, len(keys)), keys: keys, mem: jwkset.NewMemoryStorage(),
-		fetched: fetched}
-	for _, k := range keys {
-		if kid := k.Marshal().KID; kid != "" {
-			s.byKID[kid] = k
-		}
-	}
-	// MemoryJWKSet.KeyReplaceAll cannot fail; the copy keeps s.keys unshared.
-	_ = s.mem.KeyReplaceAll(context.Background(), slices.Clone(keys))
-	return s
 }
 
 // NewRemoteKeys checks o and returns a RemoteKeys holding no keys. It does no
@@ -401,8 +242,9 @@ func (k *RemoteKeys) WaitReady(ctx context.Context) error {
 }
 
 // Run fetches the keys at once and then keeps them fresh until ctx is done:
-// after a success it waits refresh_interval (or the response's Cache-Control
-// max-age clamped to [min_refresh_interval, max_refresh_interval]); after a
+// after a success it waits refresh_interval, or what the response's
+// Cache-Control or Expires says, clamped to [min_refresh_interval,
+// max_refresh_interval] (see refreshAfter); after a
 // failure it retries with jittered exponential backoff (250ms up to 30s)
 // while keeping the last good keys up to max_stale. Run returns when ctx is
 // done, after any fetch it started has ended. Call it once.
@@ -454,53 +296,6 @@ func (k *RemoteKeys) Run(ctx context.Context) {
 // spread their refreshes.
 func jitterDown(d time.Duration) time.Duration {
 	return d - rand.N(d/10+1)
-}
-
-// refreshAfter computes how long fresh keys may be kept before the next
-// scheduled refresh, from the response's Cache-Control: max-age (else
-// s-maxage) clamped to [MinRefreshInterval, MaxRefreshInterval]; no-cache,
-// no-store or max-age=0 give MinRefreshInterval (never Hasura's one-second
-// loop); no usable directive gives RefreshInterval.
-func refreshAfter(h http.Header, c JWKSConfig) time.Duration {
-	var maxAge, sMaxAge = -1, -1
-	noCache := false
-	for _, line := range h.Values("Cache-Control") {
-		for _, part := range strings.Split(line, ",") {
-			name, value, _ := strings.Cut(strings.TrimSpace(part), "=")
-			name = strings.ToLower(strings.TrimSpace(name))
-			value = strings.Trim(strings.TrimSpace(value), `"`)
-			switch name {
-			case "no-cache", "no-store":
-				noCache = true
-			case "max-age", "s-maxage":
-				n, err := strconv.ParseInt(value, 10, 64)
-				if errors.Is(err, strconv.ErrRange) && n > 0 {
-					err = nil // RFC 9111 §1.2.2: too large means 2^31 seconds
-				}
-				if err != nil || n < 0 {
-					continue
-				}
-				n = min(n, int64(1<<31)) // far above any clamp, and no overflow below
-				if name == "max-age" {
-					maxAge = int(n)
-				} else {
-					sMaxAge = int(n)
-				}
-			}
-		}
-	}
-	age := maxAge
-	if age < 0 {
-		age = sMaxAge
-	}
-	switch {
-	case noCache || age == 0:
-		return c.MinRefreshInterval
-	case age < 0:
-		return c.RefreshInterval
-	default:
-		return min(max(time.Duration(age)*time.Second, c.MinRefreshInterval), c.MaxRefreshInterval)
-	}
 }
 
 // fetchError is a failed fetch with the metrics result it counts as.
@@ -571,10 +366,42 @@ func (k *RemoteKeys) fetch(ctx context.Context) (result string, next time.Durati
 		}
 		k.failing, k.loadedBefore = false, true
 	}
+	if !k.fetched.Swap(true) && err != nil {
+		// Wake WaitFetched: the first attempt failed.
+		k.signal()
+	}
 	if k.afterFetch != nil {
 		k.afterFetch(result)
 	}
 	return result, next
+}
+
+// WaitFetched blocks until usable keys are held (nil), or the first fetch
+// has failed without usable keys (an error saying from where and why, the
+// URL without credentials or query), or ctx ends (ctx.Err()). Unlike
+// WaitReady it does not wait through the retries: it answers within one
+// fetch_timeout of Run starting. Run must be running.
+func (k *RemoteKeys) WaitFetched(ctx context.Context) error {
+	for {
+		k.notifyMu.Lock()
+		ch := k.notify
+		k.notifyMu.Unlock()
+		if k.usable() != nil {
+			return nil
+		}
+		if k.fetched.Load() {
+			why := "no keys"
+			if e := k.lastErr.Load(); e != nil {
+				why = *e
+			}
+			return fmt.Errorf("keys could not be fetched from %s: %s", k.logURL, why)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // fetchLocked does the HTTP work of fetch. A negative duration means 304 Not
@@ -602,7 +429,7 @@ func (k *RemoteKeys) fetchLocked(ctx context.Context) (time.Duration, error) {
 	case resp.StatusCode == http.StatusNotModified && held != nil && req.Header.Get("If-None-Match") != "":
 		// Same keys: only their freshness changes.
 		k.publish(held.keys, k.now())
-		return -refreshAfter(resp.Header, k.cfg), nil
+		return -refreshAfter(resp.Header, k.cfg, k.now()), nil
 	case resp.StatusCode != http.StatusOK:
 		return 0, fmt.Errorf("fetch jwks: unexpected status %d", resp.StatusCode)
 	}
@@ -633,7 +460,7 @@ func (k *RemoteKeys) fetchLocked(ctx context.Context) (time.Duration, error) {
 	}
 	k.etag = resp.Header.Get("ETag")
 	k.publish(keys, k.now())
-	return refreshAfter(resp.Header, k.cfg), nil
+	return refreshAfter(resp.Header, k.cfg, k.now()), nil
 }
 
 // redactURL replaces the URL inside a *url.Error (which may carry a query
@@ -643,368 +470,4 @@ func redactURL(err error, safe string) error {
 		return &url.Error{Op: ue.Op, URL: safe, Err: ue.Err}
 	}
 	return err
-}
-
-// parseJWKS decodes a JWK Set and keeps only public asymmetric signature
-// keys. ignored counts the dropped keys by reason.
-func parseJWKS(body []byte) (keys []jwkset.JWK, ignored map[string]int, err error) {
-	var set jwkset.JWKSMarshal
-	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, nil, fmt.Errorf("fetch jwks: decode: %w", err)
-	}
-	ignored = map[string]int{}
-	seen := map[string]bool{}
-	for _, m := range set.Keys {
-		if why := unusableKey(m); why != "" {
-			ignored[why]++
-			continue
-		}
-		jwk, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{Private: false}, jwkset.JWKValidateOptions{})
-		if err != nil {
-			ignored["invalid"]++
-			continue
-		}
-		if why := unusableMaterial(jwk); why != "" {
-			ignored[why]++
-			continue
-		}
-		if kid := m.KID; kid != "" {
-			if seen[kid] {
-				ignored["duplicate kid"]++
-				continue
-			}
-			seen[kid] = true
-		}
-		keys = append(keys, jwk)
-	}
-	return keys, ignored, nil
-}
-
-// unusableKey says why a JWK must not verify tokens ("" when it may), from its
-// JSON members alone.
-func unusableKey(m jwkset.JWKMarshal) string {
-	switch {
-	case m.KTY == jwkset.KtyOct:
-		return "symmetric (oct)"
-	case m.KTY != jwkset.KtyRSA && m.KTY != jwkset.KtyEC && m.KTY != jwkset.KtyOKP:
-		return "unsupported kty"
-	case m.KTY == jwkset.KtyOKP && m.CRV != jwkset.CrvEd25519:
-		return "unsupported OKP curve"
-	// A JWKS is public: a private key published in it can be used by anyone
-	// to sign tokens, so the whole key is refused, not only its private part.
-	case m.D != "" || m.P != "" || m.Q != "" || m.DP != "" || m.DQ != "" || m.QI != "" || len(m.OTH) > 0 || m.K != "":
-		return "private key material"
-	case m.USE != "" && m.USE != jwkset.UseSig:
-		return "use is not sig"
-	case len(m.KEYOPS) > 0 && !slices.Contains(m.KEYOPS, jwkset.KeyOpsVerify):
-		return "key_ops without verify"
-	case m.ALG != "" && !algFitsKey(string(m.ALG), m):
-		return "alg not allowed for key"
-	}
-	return ""
-}
-
-// algFitsKey reports whether a JWK's alg is an allowed JWKS algorithm for its
-// key type (and curve).
-func algFitsKey(alg string, m jwkset.JWKMarshal) bool {
-	switch m.KTY {
-	case jwkset.KtyRSA:
-		return slices.Contains([]string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}, alg)
-	case jwkset.KtyEC:
-		return (alg == "ES256" && m.CRV == jwkset.CrvP256) || (alg == "ES384" && m.CRV == jwkset.CrvP384) ||
-			(alg == "ES512" && m.CRV == jwkset.CrvP521)
-	case jwkset.KtyOKP:
-		return alg == "EdDSA"
-	}
-	return false
-}
-
-// unusableMaterial checks the parsed key itself.
-func unusableMaterial(jwk jwkset.JWK) string {
-	switch key := jwk.Key().(type) {
-	case *rsa.PublicKey:
-		if key.N.BitLen() < minRSABits {
-			return "rsa key shorter than 2048 bits"
-		}
-	case *ecdsa.PublicKey:
-		if key.Curve != elliptic.P256() && key.Curve != elliptic.P384() && key.Curve != elliptic.P521() {
-			return "unsupported EC curve"
-		}
-	case ed25519.PublicKey:
-	default:
-		return "unsupported key"
-	}
-	return ""
-}
-
-func summarizeIgnored(ignored map[string]int) string {
-	parts := make([]string, 0, len(ignored))
-	for why, n := range ignored {
-		parts = append(parts, fmt.Sprintf("%s: %d", why, n))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ", ")
-}
-
-// publish installs a new snapshot of keys, bumping the generation when a
-// held key is removed or changed. Callers hold fetchMu.
-func (k *RemoteKeys) publish(keys []jwkset.JWK, fetched time.Time) {
-	old := k.snap.Load()
-	bump := removesOrChanges(old.keys, keys)
-	if added, removed := kidChanges(old.keys, keys); !old.empty() && (len(added) > 0 || len(removed) > 0) {
-		// A rotation is the event to look for when unknown_kid denials
-		// rise; kids come from the JWKS, not from tokens.
-		k.log.Info("jwks keys changed", zap.Strings("added_kids", added), zap.Strings("removed_kids", removed))
-	}
-	k.snap.Store(newSnapshot(keys, fetched))
-	if bump {
-		// After the new keys are installed, never before: a verification
-		// that reads the new generation must not find a removed key in the
-		// old snapshot, or its result would be cached under the new
-		// generation and outlive the key.
-		k.generation.Add(1)
-	}
-	k.metrics.JWKSKeys(k.name, len(keys))
-	k.signal()
-}
-
-// kidChanges lists the kids present only in new (added) and only in old
-// (removed), each truncated for logging.
-func kidChanges(old, new []jwkset.JWK) (added, removed []string) {
-	in := func(set []jwkset.JWK, kid string) bool {
-		for _, j := range set {
-			if j.Marshal().KID == kid {
-				return true
-			}
-		}
-		return false
-	}
-	for _, j := range new {
-		if kid := j.Marshal().KID; !in(old, kid) {
-			added = append(added, loggableKID(kid))
-		}
-	}
-	for _, j := range old {
-		if kid := j.Marshal().KID; !in(new, kid) {
-			removed = append(removed, loggableKID(kid))
-		}
-	}
-	return added, removed
-}
-
-func (k *RemoteKeys) signal() {
-	k.notifyMu.Lock()
-	close(k.notify)
-	k.notify = make(chan struct{})
-	k.notifyMu.Unlock()
-}
-
-// removesOrChanges reports whether some key of old is missing from new, or is
-// present under the same kid with different material, alg or use.
-func removesOrChanges(old, new []jwkset.JWK) bool {
-	byKID := make(map[string]jwkset.JWK, len(new))
-	var noKID []jwkset.JWK
-	for _, k := range new {
-		if kid := k.Marshal().KID; kid != "" {
-			byKID[kid] = k
-		} else {
-			noKID = append(noKID, k)
-		}
-	}
-	for _, o := range old {
-		kid := o.Marshal().KID
-		if kid == "" {
-			if !slices.ContainsFunc(noKID, func(n jwkset.JWK) bool { return sameKey(o, n) }) {
-				return true
-			}
-			continue
-		}
-		n, ok := byKID[kid]
-		if !ok || !sameKey(o, n) {
-			return true
-		}
-	}
-	return false
-}
-
-func sameKey(a, b jwkset.JWK) bool {
-	ma, mb := a.Marshal(), b.Marshal()
-	if ma.ALG != mb.ALG || ma.USE != mb.USE {
-		return false
-	}
-	ka, ok := a.Key().(interface{ Equal(crypto.PublicKey) bool })
-	return ok && ka.Equal(b.Key())
-}
-
-// usable returns the current snapshot when it holds keys younger than
-// max_stale, else nil. Keys past max_stale are dropped here (once, by CAS),
-// bumping the generation, so expiry needs no lock and no timer to be exact.
-func (k *RemoteKeys) usable() *keySnapshot {
-	s := k.snap.Load()
-	if s.empty() {
-		return nil
-	}
-	if k.now().Sub(s.fetched) <= k.cfg.MaxStale {
-		return s
-	}
-	if k.snap.CompareAndSwap(s, newSnapshot(nil, s.fetched)) {
-		k.generation.Add(1)
-		k.stale.Store(false)
-		k.metrics.JWKSKeys(k.name, 0)
-		k.metrics.JWKSStale(k.name, false)
-		k.log.Error("jwks keys dropped: older than max_stale; tokens are refused until a fetch succeeds",
-			zap.Time("last_success", s.fetched), zap.Duration("max_stale", k.cfg.MaxStale))
-		k.signal()
-	}
-	return nil
-}
-
-// lookupUnknown handles a kid that is not in the held set: it starts (or
-// joins) the single in-flight refresh when the rate limit allows, waits for
-// it at most UnknownKIDWait and ctx, then looks again.
-func (k *RemoteKeys) lookupUnknown(ctx context.Context, kid string) (jwkset.JWK, error) {
-	k.kidMu.Lock()
-	flight := k.kidFlight
-	if flight == nil && k.runCtx != nil && k.runCtx.Err() == nil {
-		now := k.now()
-		if k.lastKidRun.IsZero() || now.Sub(k.lastKidRun) >= k.cfg.UnknownKIDRefreshInterval {
-			k.lastKidRun = now
-			flight = make(chan struct{})
-			k.kidFlight = flight
-			k.kidWG.Add(1)
-			go k.kidRefresh(k.runCtx, flight)
-			if ce := k.log.Check(zap.InfoLevel, "unknown kid; refreshing jwks"); ce != nil {
-				ce.Write(zap.String("kid", loggableKID(kid)))
-			}
-		}
-	}
-	k.kidMu.Unlock()
-	if flight == nil {
-		return jwkset.JWK{}, fmt.Errorf("%w %s (refresh rate-limited)", ErrUnknownKID, loggableKID(kid))
-	}
-	t := time.NewTimer(k.cfg.UnknownKIDWait)
-	defer t.Stop()
-	select {
-	case <-flight:
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	s := k.usable()
-	if s == nil {
-		return jwkset.JWK{}, fmt.Errorf("jwks %s: %w", k.name, ErrNoKeys)
-	}
-	if jwk, ok := s.byKID[kid]; ok {
-		return jwk, nil
-	}
-	return jwkset.JWK{}, fmt.Errorf("%w %s", ErrUnknownKID, loggableKID(kid))
-}
-
-// kidRefresh is the single in-flight unknown-kid refresh. It runs under the
-// Run context, not the request's, so a client that gives up does not abort
-// the fetch other requests are waiting for.
-func (k *RemoteKeys) kidRefresh(ctx context.Context, done chan struct{}) {
-	defer k.kidWG.Done()
-	k.metrics.JWKSRefresh(k.name, metrics.JWKSUnknownKIDRefresh)
-	k.fetch(ctx)
-	k.kidMu.Lock()
-	k.kidFlight = nil
-	k.kidMu.Unlock()
-	close(done)
-}
-
-// loggableKID quotes a token's kid, truncated: it is attacker input.
-func loggableKID(kid string) string {
-	if len(kid) > maxLoggedKID {
-		return strconv.Quote(kid[:maxLoggedKID]) + "..."
-	}
-	return strconv.Quote(kid)
-}
-
-// remoteStorage adapts RemoteKeys to jwkset.Storage for keyfunc. Reads come
-// from the current snapshot; writes are refused.
-type remoteStorage struct{ k *RemoteKeys }
-
-var _ jwkset.Storage = remoteStorage{}
-
-// KeyRead returns the key for kid, refreshing once (bounded) on a miss.
-func (s remoteStorage) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
-	snap := s.k.usable()
-	if snap == nil {
-		return jwkset.JWK{}, fmt.Errorf("jwks %s: %w", s.k.name, ErrNoKeys)
-	}
-	if jwk, ok := snap.byKID[kid]; ok {
-		return jwk, nil
-	}
-	return s.k.lookupUnknown(ctx, kid)
-}
-
-// KeyReadAll returns every held key (tokens without kid try each), or
-// ErrNoKeys when none is usable.
-func (s remoteStorage) KeyReadAll(context.Context) ([]jwkset.JWK, error) {
-	snap := s.k.usable()
-	if snap == nil {
-		return nil, fmt.Errorf("jwks %s: %w", s.k.name, ErrNoKeys)
-	}
-	return slices.Clone(snap.keys), nil
-}
-
-// KeyDelete is refused: the key set is read-only.
-func (remoteStorage) KeyDelete(context.Context, string) (bool, error) { return false, errReadOnly }
-
-// KeyReplaceAll is refused: the key set is read-only.
-func (remoteStorage) KeyReplaceAll(context.Context, []jwkset.JWK) error { return errReadOnly }
-
-// KeyWrite is refused: the key set is read-only.
-func (remoteStorage) KeyWrite(context.Context, jwkset.JWK) error { return errReadOnly }
-
-// mem returns the MemoryJWKSet of the usable snapshot (empty when none).
-func (s remoteStorage) mem() *jwkset.MemoryJWKSet {
-	if snap := s.k.usable(); snap != nil {
-		return snap.mem
-	}
-	return jwkset.NewMemoryStorage()
-}
-
-// JSON returns the held keys as a JWK Set.
-func (s remoteStorage) JSON(ctx context.Context) (json.RawMessage, error) {
-	m, err := s.Marshal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(m)
-}
-
-// JSONPublic returns the held keys as a JWK Set (they are all public).
-func (s remoteStorage) JSONPublic(ctx context.Context) (json.RawMessage, error) {
-	return s.mem().JSONPublic(ctx)
-}
-
-// JSONPrivate returns the held keys as a JWK Set; they hold no private part.
-func (s remoteStorage) JSONPrivate(ctx context.Context) (json.RawMessage, error) {
-	return s.mem().JSONPrivate(ctx)
-}
-
-// JSONWithOptions returns the held keys as a JWK Set marshalled with options.
-func (s remoteStorage) JSONWithOptions(ctx context.Context, mo jwkset.JWKMarshalOptions,
-	vo jwkset.JWKValidateOptions) (json.RawMessage, error) {
-	return s.mem().JSONWithOptions(ctx, mo, vo)
-}
-
-// Marshal returns the held keys as a JWKSMarshal (never a nil Keys slice).
-func (s remoteStorage) Marshal(ctx context.Context) (jwkset.JWKSMarshal, error) {
-	m, err := s.mem().Marshal(ctx)
-	if m.Keys == nil {
-		m.Keys = []jwkset.JWKMarshal{}
-	}
-	return m, err
-}
-
-// MarshalWithOptions returns the held keys as a JWKSMarshal built with options.
-func (s remoteStorage) MarshalWithOptions(ctx context.Context, mo jwkset.JWKMarshalOptions,
-	vo jwkset.JWKValidateOptions) (jwkset.JWKSMarshal, error) {
-	m, err := s.mem().MarshalWithOptions(ctx, mo, vo)
-	if m.Keys == nil {
-		m.Keys = []jwkset.JWKMarshal{}
-	}
-	return m, err
 }

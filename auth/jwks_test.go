@@ -359,7 +359,7 @@ func TestJWKSConfigYAML(t *testing.T) {
 				t.Fatalf("got %+v; want %+v", got, tt.want)
 			}
 			if err := got.Validate("auth.jwks"); err != nil {
-				t.Fatalf("Validate: %v", err)
+				t.Fatalf("Validate = %v; want nil", err)
 			}
 		})
 	}
@@ -408,38 +408,72 @@ func TestJWKSConfigValidate(t *testing.T) {
 	}
 }
 
+// TestRefreshAfter follows Hasura's determineJwkExpiryLifetime
+// (server/src-lib/Hasura/Server/Auth/JWT.hs) and its unit cases
+// (server/src-test/Hasura/Server/Auth/JWTSpec.hs), within the proxy's clamps:
+// where Hasura expires the keys at once the proxy waits min_refresh_interval,
+// and where it has no information the proxy waits refresh_interval.
 func TestRefreshAfter(t *testing.T) {
 	cfg := JWKSConfig{RefreshInterval: 5 * time.Minute, MinRefreshInterval: time.Minute, MaxRefreshInterval: time.Hour}
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	in := func(d time.Duration) string { return now.Add(d).Format(http.TimeFormat) }
 	tests := []struct {
+		name         string
 		cacheControl []string
+		expires      string
 		want         time.Duration
 	}{
-		{nil, 5 * time.Minute},
-		{[]string{"public"}, 5 * time.Minute},
-		{[]string{"must-revalidate"}, 5 * time.Minute},
-		{[]string{"public, max-age=600"}, 10 * time.Minute},
-		{[]string{"max-age=10"}, time.Minute},                 // clamped up
-		{[]string{"max-age=86400"}, time.Hour},                // clamped down
-		{[]string{"max-age=99999999999999999999"}, time.Hour}, // overflow is ignored, not wrapped
-		{[]string{"max-age=0"}, time.Minute},                  // never every second
-		{[]string{"no-cache"}, time.Minute},
-		{[]string{"no-store, max-age=600"}, time.Minute},
-		{[]string{"max-age=600, no-cache"}, time.Minute},
-		{[]string{"public, s-maxage=900"}, 15 * time.Minute},
-		{[]string{"s-maxage=900, max-age=300"}, 5 * time.Minute}, // max-age is ours; s-maxage is for shared caches
-		{[]string{`MAX-AGE="1200"`}, 20 * time.Minute},
-		{[]string{"max-age=lolbroken"}, 5 * time.Minute},
-		{[]string{"max-age=-5"}, 5 * time.Minute},
-		{[]string{"public", "max-age=1800"}, 30 * time.Minute},
+		{"no headers", nil, "", 5 * time.Minute},
+		{"public", []string{"public"}, "", 5 * time.Minute},
+		{"max-age", []string{"public, max-age=600"}, "", 10 * time.Minute},
+		{"max-age clamped up", []string{"max-age=10"}, "", time.Minute},
+		{"max-age clamped down", []string{"max-age=86400"}, "", time.Hour},
+		{"max-age overflow", []string{"max-age=99999999999999999999"}, "", time.Hour},
+		{"max-age=0", []string{"max-age=0"}, "", time.Minute},
+		{"no-cache", []string{"no-cache"}, "", time.Minute},
+		{"no-store wins over max-age", []string{"no-store, max-age=600"}, "", time.Minute},
+		{"s-maxage", []string{"public, s-maxage=900"}, "", 15 * time.Minute},
+		{"max-age before s-maxage", []string{"s-maxage=900, max-age=300"}, "", 5 * time.Minute},
+		{"quoted, upper case", []string{`MAX-AGE="1200"`}, "", 20 * time.Minute},
+		{"digits then junk", []string{"max-age=1200abc"}, "", 20 * time.Minute},
+		{"first max-age counts", []string{"max-age=1200", "max-age=60"}, "", 20 * time.Minute},
+		{"two lines", []string{"public", "max-age=1800"}, "", 30 * time.Minute},
+		{"max-age without value", []string{"max-age"}, in(10 * time.Minute), 10 * time.Minute},
+		{"negative max-age is broken", []string{"max-age=-5"}, "", 5 * time.Minute},
+
+		// The JWTSpec.hs table (E = Expires 60 s ahead; clamp 1m..1h).
+		{"max-age=10, no-cache", []string{"max-age=10, no-cache"}, in(time.Minute), time.Minute},
+		{"must-revalidate", []string{"must-revalidate"}, in(time.Minute), time.Minute},
+		{"max-age=10, must-revalidate", []string{"max-age=10, must-revalidate"}, in(time.Minute), time.Minute},
+		{"max-age=10, no-store", []string{"max-age=10, no-store"}, in(time.Minute), time.Minute},
+		{"public, max-age=10", []string{"public, max-age=10"}, in(time.Minute), time.Minute},
+		{"public, s-maxage=10", []string{"public, s-maxage=10"}, in(time.Minute), time.Minute},
+		{"public falls back to Expires", []string{"public"}, in(20 * time.Minute), 20 * time.Minute},
+		{"Expires alone", nil, in(20 * time.Minute), 20 * time.Minute},
+		{"max-age=lolbroken ignores Expires", []string{"max-age=lolbroken"}, in(20 * time.Minute), 5 * time.Minute},
+		{"broken Expires", []string{"public"}, "lolbroken", 5 * time.Minute},
+
+		// must-revalidate with a max-age uses it (test_jwk.py
+		// test_cache_control_header_max_age_must_revalidate).
+		{"must-revalidate, max-age=1800", []string{"must-revalidate, max-age=1800"}, "", 30 * time.Minute},
+		{"must-revalidate beats no-cache", []string{"no-cache, must-revalidate, max-age=1800"}, "", 30 * time.Minute},
+		{"Expires clamped down", nil, in(48 * time.Hour), time.Hour},
+		{"Expires clamped up", nil, in(10 * time.Second), time.Minute},
+		{"Expires in the past", nil, in(-time.Hour), time.Minute},
+		{"Expires RFC 850", nil, now.Add(20 * time.Minute).Format("Monday, 02-Jan-06 15:04:05 GMT"), 20 * time.Minute},
+		{"max-age beats Expires", []string{"max-age=600"}, in(20 * time.Minute), 10 * time.Minute},
 	}
 	for _, tt := range tests {
-		t.Run(strings.Join(tt.cacheControl, "|"), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			h := http.Header{}
 			for _, v := range tt.cacheControl {
 				h.Add("Cache-Control", v)
 			}
-			if got := refreshAfter(h, cfg); got != tt.want {
-				t.Fatalf("refreshAfter = %s; want %s", got, tt.want)
+			if tt.expires != "" {
+				h.Set("Expires", tt.expires)
+			}
+			if got := refreshAfter(h, cfg, now); got != tt.want {
+				t.Fatalf("refreshAfter(Cache-Control %q, Expires %q) = %s; want %s", tt.cacheControl, tt.expires, got, tt.want)
 			}
 		})
 	}
@@ -447,6 +481,55 @@ func TestRefreshAfter(t *testing.T) {
 		if d := jitterDown(10 * time.Minute); d < 9*time.Minute || d > 10*time.Minute {
 			t.Fatalf("jitterDown(10m) = %s; want within [9m, 10m]", d)
 		}
+	}
+}
+
+// TestRemoteKeysCacheHeaders runs whole fetches against a JWKS that sends the
+// headers of Hasura's test_jwk.py (server/tests-py/test_jwk.py): the next
+// refresh is scheduled from them, measured on the injected clock.
+func TestRemoteKeysCacheHeaders(t *testing.T) {
+	es := newECSigner(t, "k1")
+	body := jwksJSON(t, es.jwk(t))
+	cfg := testConfig()
+	cfg.MinRefreshInterval = time.Second
+	tests := []struct {
+		name    string
+		headers func(now time.Time) map[string]string
+		want    time.Duration
+	}{
+		{"must-revalidate", func(time.Time) map[string]string {
+			return map[string]string{"Cache-Control": "must-revalidate"}
+		}, time.Second},
+		{"max-age=3, must-revalidate", func(time.Time) map[string]string {
+			return map[string]string{"Cache-Control": "max-age=3, must-revalidate"}
+		}, 3 * time.Second},
+		{"no-cache, public", func(time.Time) map[string]string {
+			return map[string]string{"Cache-Control": "no-cache, public"}
+		}, time.Second},
+		{"Expires in 3 s", func(now time.Time) map[string]string {
+			return map[string]string{"Expires": now.Add(3 * time.Second).Format(http.TimeFormat)}
+		}, 3 * time.Second},
+		{"none", func(time.Time) map[string]string { return nil }, cfg.RefreshInterval},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h *harness
+			srv := newJWKSServer(t, func(w http.ResponseWriter, _ *http.Request) {
+				for k, v := range tt.headers(h.clock.Now()) {
+					w.Header().Set(k, v)
+				}
+				_, _ = w.Write(body)
+			})
+			h = newHarness(t, srv.URL, cfg, nil)
+			for i := range 2 {
+				got, next := h.keys.fetch(context.Background())
+				<-h.results
+				if got != metrics.JWKSSuccess || next != tt.want {
+					t.Fatalf("fetch %d = %q, next %s; want %q, next %s", i, got, next, metrics.JWKSSuccess, tt.want)
+				}
+				h.clock.Advance(next)
+			}
+		})
 	}
 }
 
@@ -488,14 +571,14 @@ func TestRemoteKeysFirstFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := h.keys.Ready(); err != nil {
-		t.Fatalf("Ready = %v", err)
+		t.Fatalf("Ready = %v; want nil", err)
 	}
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), rs.token(t, "ins_1")); err != nil {
-		t.Fatalf("verify: %v", err)
+		t.Fatalf("verify = %v; want nil", err)
 	}
 	// No kid: keyfunc tries every held key.
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), rs.token(t, "")); err != nil {
-		t.Fatalf("verify without kid: %v", err)
+		t.Fatalf("verify without kid = %v; want nil", err)
 	}
 	if got := h.metric(t, "jwks_keys"); got != 1 {
 		t.Errorf("jwks_keys = %v; want 1", got)
@@ -547,7 +630,7 @@ func TestRemoteKeysStartFailureRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Fatalf("verify after recovery: %v", err)
+		t.Fatalf("verify after recovery = %v; want nil", err)
 	}
 	if got := h.metric(t, "jwks_refresh_total", "result", "error"); got < 2 {
 		t.Errorf("jwks_refresh_total{error} = %v; want at least 2", got)
@@ -573,7 +656,7 @@ func TestRemoteKeysRotation(t *testing.T) {
 
 	srv.set(serveKeys(t, a.jwk(t), b.jwk(t)))
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), b.token(t, "ins_b")); err != nil {
-		t.Fatalf("verify new kid: %v", err)
+		t.Fatalf("verify new kid = %v; want nil", err)
 	}
 	if got := srv.fetches.Load(); got != 2 {
 		t.Fatalf("fetches = %d; want 2 (start, unknown kid)", got)
@@ -603,7 +686,7 @@ func TestRemoteKeysRotation(t *testing.T) {
 		t.Fatalf("verify unknown kid = %v; want ErrUnknownKID", err)
 	}
 	if !strings.Contains(err.Error(), `"ins_c"`) {
-		t.Errorf("error %q should name the quoted kid", err)
+		t.Errorf("verify unknown kid = %q; want it to contain %q", err, `"ins_c"`)
 	}
 	if got := srv.fetches.Load(); got != 3 {
 		t.Fatalf("fetches = %d; want 3", got)
@@ -650,7 +733,7 @@ func TestRemoteKeysUnknownKIDFlood(t *testing.T) {
 		t.Errorf("JWKS fetches = %d; want 2 (start + one unknown-kid refresh)", got)
 	}
 	if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Errorf("known kid during the flood: %v", err)
+		t.Errorf("verify known kid during the flood = %v; want nil", err)
 	}
 }
 
@@ -773,7 +856,7 @@ func TestRemoteKeysFailedRefreshKeepsKeys(t *testing.T) {
 			srv.set(tt.handler)
 			h.fetch(t, tt.want)
 			if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-				t.Fatalf("verify with kept keys: %v", err)
+				t.Fatalf("verify with kept keys = %v; want nil", err)
 			}
 			if err := h.keys.Ready(); err != nil {
 				t.Errorf("Ready = %v; want nil (stale keys are usable)", err)
@@ -788,13 +871,13 @@ func TestRemoteKeysFailedRefreshKeepsKeys(t *testing.T) {
 				t.Errorf("jwks_keys = %v; want 1", got)
 			}
 			if h.keys.Generation() != gen {
-				t.Errorf("generation changed on a failed refresh")
+				t.Errorf("Generation after a failed refresh = %d; want %d (unchanged)", h.keys.Generation(), gen)
 			}
 
 			srv.set(serveKeys(t, es.jwk(t)))
 			h.fetch(t, metrics.JWKSSuccess)
 			if h.keys.stale.Load() || h.metric(t, "jwks_stale") != 0 {
-				t.Errorf("still stale after a successful refresh")
+				t.Errorf("stale, jwks_stale after a successful refresh = %v, %v; want false, 0", h.keys.stale.Load(), h.metric(t, "jwks_stale"))
 			}
 		})
 	}
@@ -812,7 +895,7 @@ func TestRemoteKeysMaxStale(t *testing.T) {
 	h.clock.Advance(cfg.MaxStale - time.Second)
 	h.fetch(t, metrics.JWKSError)
 	if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Fatalf("verify just before max_stale: %v", err)
+		t.Fatalf("verify just before max_stale = %v; want nil", err)
 	}
 	h.clock.Advance(2 * time.Second)
 	for _, kid := range []string{"k1", ""} {
@@ -824,7 +907,7 @@ func TestRemoteKeysMaxStale(t *testing.T) {
 		t.Errorf("Ready = %v; want ErrNoKeys mentioning max_stale", err)
 	}
 	if h.keys.Generation() == gen {
-		t.Errorf("generation unchanged after keys expired")
+		t.Errorf("Generation after keys expired = %d; want a new one (was %d)", h.keys.Generation(), gen)
 	}
 	if h.metric(t, "jwks_keys") != 0 || h.metric(t, "jwks_stale") != 0 {
 		t.Errorf("jwks_keys = %v, jwks_stale = %v; want 0, 0", h.metric(t, "jwks_keys"), h.metric(t, "jwks_stale"))
@@ -833,7 +916,7 @@ func TestRemoteKeysMaxStale(t *testing.T) {
 	srv.set(serveKeys(t, es.jwk(t)))
 	h.fetch(t, metrics.JWKSSuccess)
 	if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Fatalf("verify after recovery: %v", err)
+		t.Fatalf("verify after recovery = %v; want nil", err)
 	}
 }
 
@@ -856,7 +939,7 @@ func TestRemoteKeysETag(t *testing.T) {
 	}
 	<-h.results
 	if inm := srv.inm.Load(); inm != "" {
-		t.Fatalf("first fetch sent If-None-Match %q", inm)
+		t.Fatalf("first fetch If-None-Match = %q; want none", inm)
 	}
 	gen := h.keys.Generation()
 	h.clock.Advance(cfg.MaxStale - time.Minute)
@@ -870,16 +953,16 @@ func TestRemoteKeysETag(t *testing.T) {
 	// The 304 renewed the keys' freshness.
 	h.clock.Advance(2 * time.Minute)
 	if err := verify(context.Background(), h.keys, JWKSAlgorithms(), es.token(t, "k1")); err != nil {
-		t.Fatalf("verify after 304: %v", err)
+		t.Fatalf("verify after 304 = %v; want nil", err)
 	}
 	if h.keys.Generation() != gen {
-		t.Errorf("generation changed on 304")
+		t.Errorf("Generation after 304 = %d; want %d (unchanged)", h.keys.Generation(), gen)
 	}
 	if got := h.metric(t, "jwks_refresh_total", "result", "not_modified"); got != 1 {
 		t.Errorf("jwks_refresh_total{not_modified} = %v; want 1", got)
 	}
 	if got := h.metric(t, "jwks_last_success_timestamp_seconds"); got != float64(h.clock.Now().Add(-2*time.Minute).Unix()) {
-		t.Errorf("jwks_last_success not moved by the 304")
+		t.Errorf("jwks_last_success_timestamp_seconds = %v; want %v (the 304)", got, float64(h.clock.Now().Add(-2*time.Minute).Unix()))
 	}
 }
 
@@ -944,7 +1027,7 @@ func TestParseJWKSFilters(t *testing.T) {
 	for _, k := range keys {
 		switch k.Key().(type) {
 		case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey, []byte:
-			t.Errorf("kid %s holds private or symmetric material %T", k.Marshal().KID, k.Key())
+			t.Errorf("kid %s key = %T; want a public asymmetric key", k.Marshal().KID, k.Key())
 		}
 	}
 
@@ -955,7 +1038,7 @@ func TestParseJWKSFilters(t *testing.T) {
 	ctx := context.Background()
 	for _, s := range []signer{rs, es, ed} {
 		if err := verify(ctx, h.keys, JWKSAlgorithms(), s.token(t, s.kid)); err != nil {
-			t.Errorf("verify %s: %v", s.kid, err)
+			t.Errorf("verify %s = %v; want nil", s.kid, err)
 		}
 	}
 	if err := verify(ctx, h.keys, JWKSAlgorithms(), encKey.token(t, "rsa-enc")); !errors.Is(err, ErrUnknownKID) {
@@ -1093,7 +1176,7 @@ func TestRemoteKeysLogsStateChangesOnly(t *testing.T) {
 	for _, e := range logs.All() {
 		for _, f := range e.Context {
 			if s := fmt.Sprint(f.String, f.Interface); strings.Contains(s, "s3cret") {
-				t.Errorf("log %q field %s leaks the URL query", e.Message, f.Key)
+				t.Errorf("log %q field %s = %s; want it without the URL query", e.Message, f.Key, s)
 			}
 			if f.Key == "url" && f.String != srv.URL+"/jwks.json" {
 				t.Errorf("url = %q; want it without query", f.String)
@@ -1111,7 +1194,7 @@ func TestRemoteKeysLogsStateChangesOnly(t *testing.T) {
 	for _, e := range logs2.All() {
 		for _, f := range e.Context {
 			if f.Interface != nil && strings.Contains(fmt.Sprint(f.Interface), "s3cret") {
-				t.Errorf("log %q field %s leaks the URL query: %v", e.Message, f.Key, f.Interface)
+				t.Errorf("log %q field %s = %v; want it without the URL query", e.Message, f.Key, f.Interface)
 			}
 		}
 	}
@@ -1137,7 +1220,7 @@ func TestJWKSAlgorithms(t *testing.T) {
 	algs := JWKSAlgorithms()
 	for _, a := range algs {
 		if strings.HasPrefix(a, "HS") || a == "none" {
-			t.Errorf("JWKSAlgorithms contains symmetric or none alg %s", a)
+			t.Errorf("JWKSAlgorithms() contains %s; want asymmetric algorithms only", a)
 		}
 	}
 	algs[0] = "HS256"
@@ -1166,11 +1249,11 @@ func FuzzParseJWKS(f *testing.F) {
 			switch k.Key().(type) {
 			case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
 			default:
-				t.Fatalf("kept key of type %T", k.Key())
+				t.Fatalf("kept key type = %T; want an RSA, EC or Ed25519 public key", k.Key())
 			}
 			if kid := k.Marshal().KID; kid != "" {
 				if seen[kid] {
-					t.Fatalf("duplicate kid %q kept", kid)
+					t.Fatalf("kid %q kept twice; want the first only", kid)
 				}
 				seen[kid] = true
 			}
@@ -1178,18 +1261,21 @@ func FuzzParseJWKS(f *testing.F) {
 	})
 }
 
-// FuzzRefreshAfter checks that no Cache-Control value schedules a refresh
+// FuzzRefreshAfter checks that no Cache-Control or Expires value schedules a refresh
 // outside [min_refresh_interval, max_refresh_interval].
 func FuzzRefreshAfter(f *testing.F) {
 	for _, s := range []string{"max-age=0", "no-cache", "max-age=99999999999999999999", "s-maxage=10, max-age=x",
-		`max-age="60"`, "max-age=-1", ""} {
+		`max-age="60"`, "max-age=-1", "", "must-revalidate", "Sun, 06 Nov 1994 08:49:37 GMT",
+		"Fri, 31 Dec 9999 23:59:59 GMT"} {
 		f.Add(s)
 	}
 	cfg := testConfig()
 	f.Fuzz(func(t *testing.T, cc string) {
-		h := http.Header{"Cache-Control": {cc}}
-		if d := refreshAfter(h, cfg); d < cfg.MinRefreshInterval || d > cfg.MaxRefreshInterval {
-			t.Fatalf("refreshAfter(%q) = %s; outside [%s, %s]", cc, d, cfg.MinRefreshInterval, cfg.MaxRefreshInterval)
+		now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+		for _, h := range []http.Header{{"Cache-Control": {cc}}, {"Expires": {cc}}} {
+			if d := refreshAfter(h, cfg, now); d < cfg.MinRefreshInterval || d > cfg.MaxRefreshInterval {
+				t.Fatalf("refreshAfter(%v) = %s; want within [%s, %s]", h, d, cfg.MinRefreshInterval, cfg.MaxRefreshInterval)
+			}
 		}
 	})
 }

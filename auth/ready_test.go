@@ -4,23 +4,20 @@ import (
 	"context"
 	"crypto/rsa"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
 func TestWaitReady(t *testing.T) {
 	keys := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
-	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "down", http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(failing.Close)
+	failing := fake.StartClerk(t, fake.WithKey(fake.Key{KID: "ins_a", Private: rsaKey(t, "a")}))
+	failing.SetAnswer(fake.JWKSUnavailable)
 
 	tests := []struct {
 		name    string
@@ -28,8 +25,8 @@ func TestWaitReady(t *testing.T) {
 		wantErr error // nil: ready
 	}{
 		{name: "static key is ready at once", cfg: hsConfig()},
-		{name: "jwk_url becomes ready after the first fetch", cfg: jwksConfig(keys.URL)},
-		{name: "jwk_url that never answers", cfg: jwksConfig(failing.URL), wantErr: ErrNoKeys},
+		{name: "jwk_url becomes ready after the first fetch", cfg: jwksConfig(keys.JWKSURL())},
+		{name: "jwk_url that never answers", cfg: jwksConfig(failing.JWKSURL()), wantErr: ErrNoKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,10 +53,10 @@ func TestWaitReady(t *testing.T) {
 			err = a.WaitReady(ctx)
 			if tt.wantErr == nil {
 				if err != nil {
-					t.Fatalf("WaitReady: %v", err)
+					t.Fatalf("WaitReady = %v; want nil", err)
 				}
 				if err := a.Ready(); err != nil {
-					t.Fatalf("Ready after WaitReady: %v", err)
+					t.Fatalf("Ready after WaitReady = %v; want nil", err)
 				}
 				return
 			}

@@ -139,7 +139,7 @@ func TestNewStaticKey(t *testing.T) {
 					t.Fatalf("err = %v; want it to contain %q", err, tt.wantErr)
 				}
 				if len(tt.key) > 20 && strings.Contains(err.Error(), tt.key[:20]) {
-					t.Errorf("error %q echoes the key", err)
+					t.Errorf("err = %q; want it without the key", err)
 				}
 				return
 			}
@@ -163,7 +163,7 @@ func TestNewStaticKey(t *testing.T) {
 					t.Fatal(err)
 				}
 				if err := verify(context.Background(), sk, sk.Algorithms(), raw); err != nil {
-					t.Errorf("verify with kid %q: %v", kid, err)
+					t.Errorf("verify with kid %q = %v; want nil", kid, err)
 				}
 			}
 		})

@@ -9,6 +9,7 @@ require (
 )
 
 require (
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/influxdata/tdigest v0.0.1 // indirect
 	github.com/josharian/intern v1.0.0 // indirect
 	github.com/mailru/easyjson v0.7.7 // indirect
@@ -17,3 +18,9 @@ require (
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 )
+
+require github.com/hasura-auth-proxy/hasura-auth-proxy v0.0.0
+
+// The benchmark's Clerk and Hasura stand-ins are the repository's own
+// (internal/fake), built from this working tree.
+replace github.com/hasura-auth-proxy/hasura-auth-proxy => ../

@@ -52,6 +52,10 @@ type options struct {
 	maxForeign float64
 	// proxyGOGC, when set, is the GOGC of the proxy processes only.
 	proxyGOGC string
+	// limits runs the API-limits scenario (limits.go).
+	limits bool
+	// only, when set, runs that scenario alone.
+	only string
 }
 
 func main() {
@@ -75,6 +79,8 @@ func main() {
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	fs.Float64Var(&o.maxForeign, "max-foreign", 0.15, "repeat a run (once) when other processes took more than this share of the CPU")
 	fs.StringVar(&o.proxyGOGC, "proxy-gogc", "", "GOGC for the proxy processes only (empty: inherit)")
+	fs.StringVar(&o.only, "only", "", "run only this scenario (reused-token, 5000-tokens, no-cache, latency, limits)")
+	fs.BoolVar(&o.limits, "limits", true, "also measure the proxy with API limits (in memory and in Redis) against the proxy without")
 	_ = fs.Parse(os.Args[1:])
 
 	if role != "" {
@@ -133,14 +139,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	jwksSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(
-		func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(is.jwks)
-		})}
+	jwksSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: is.Handler()}
 	go func() { _ = jwksSrv.Serve(jwksLn) }()
 	defer jwksSrv.Close()
-	jwksURL := "http://" + jwksLn.Addr().String() + "/.well-known/jwks.json"
+	is.URL = "http://" + jwksLn.Addr().String()
+	jwksURL := is.JWKSURL()
 
 	var procs []*proc
 	defer func() {
@@ -182,6 +185,15 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		return err
 	}
 	procs = append(procs, pxNoCache)
+	pxRevoked, err := startRevokedProxy(ctx, bin, dir, up.url(), jwksURL, o.proxyGOGC, revokedSessions)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, pxRevoked)
+	pxLimits, pxRedis, err := startLimitsTargets(ctx, o, bin, dir, up.url(), jwksURL, &procs, stdout)
+	if err != nil {
+		return err
+	}
 
 	rep := &report{Machine: machine(), Settings: settings(o)}
 	fmt.Fprintf(stdout, "machine: %d CPUs, %s, %s\n", rep.Machine.NProc, rep.Machine.CPU, rep.Machine.GoVersion)
@@ -203,6 +215,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	runOne := func(round int, scenario, target string, p *proc, ntokens, rate int) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if o.only != "" && scenario != o.only {
+			return nil
 		}
 		for _, q := range procs {
 			if err := q.exited(); err != nil {
@@ -297,6 +312,24 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 				return err
 			}
 		}
+		byName[tgProxyRevoked] = pxRevoked
+		for _, t := range order(round, tgProxy, tgProxyRevoked) {
+			if err := runOne(round, scRevoked, t, byName[t], 1, 0); err != nil {
+				return err
+			}
+		}
+		if pxLimits != nil {
+			byName[tgLimitsMem], byName[tgLimitsRedis] = pxLimits, pxRedis
+			targets := []string{tgProxy, tgLimitsMem}
+			if pxRedis != nil {
+				targets = append(targets, tgLimitsRedis)
+			}
+			for _, t := range order(round, targets...) {
+				if err := runOne(round, scLimits, t, byName[t], 1, 0); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	const hits, misses = "hasura_auth_proxy_token_cache_hits_total", "hasura_auth_proxy_token_cache_misses_total"
 	if c, err := counters(ctx, pxCache, hits, misses); err == nil {
@@ -305,7 +338,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	} else {
 		fmt.Fprintln(stdout, "token cache counters not read:", err)
 	}
-	for _, p := range []*proc{pxCache, pxNoCache, bare, bareTuned} {
+	for _, p := range []*proc{pxCache, pxNoCache, pxRevoked, bare, bareTuned} {
 		hwm, _, err := memKB(p.pid())
 		if err != nil {
 			return err
@@ -318,6 +351,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		// be reused by the subscriptions and hide their cost.
 		pxCache.stop()
 		pxNoCache.stop()
+		pxRevoked.stop()
 		bare.stop()
 		bareTuned.stop()
 		for _, name := range []string{tgBare, tgProxy} {

@@ -184,7 +184,9 @@ func waitHTTP(ctx context.Context, p *proc, url string, within time.Duration) er
 
 // proxyConfig is the real proxy's configuration file, in its normal
 // format: Clerk-style jwk_url and issuer, azp checked, aud not required
-// (Clerk session tokens have none), logging at warn (no access log).
+// (Clerk session tokens have none), logging at warn (no access log), and
+// no per-user socket cap: the subscription measurement opens every socket
+// with one token.
 func proxyConfig(listen, ops, upstream, jwksURL string, cacheSize int) string {
 	return fmt.Sprintf(`server:
   listen: %q
@@ -202,14 +204,16 @@ auth:
     aud: false
   token_cache:
     size: %d
+websocket:
+  max_connections_per_user: 10000
 log:
   level: warn
 `, listen, ops, upstream, jwksURL, benchIssuer, benchAZP, cacheSize)
 }
 
-// startProxy runs the proxy binary with a config file written to dir and
-// waits for /readyz.
-func startProxy(ctx context.Context, name, bin, dir, upstream, jwksURL string, cacheSize int, gogc string) (*proc, error) {
+// startProxy runs the proxy binary with a config file written to dir (extra
+// sections appended) and waits for /readyz.
+func startProxy(ctx context.Context, name, bin, dir, upstream, jwksURL string, cacheSize int, gogc string, extra ...string) (*proc, error) {
 	listen, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -219,7 +223,7 @@ func startProxy(ctx context.Context, name, bin, dir, upstream, jwksURL string, c
 		return nil, err
 	}
 	cfg := filepath.Join(dir, name+".yaml")
-	if err := os.WriteFile(cfg, []byte(proxyConfig(listen, ops, upstream, jwksURL, cacheSize)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(proxyConfig(listen, ops, upstream, jwksURL, cacheSize)+strings.Join(extra, "")), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "-config", cfg)

@@ -127,9 +127,9 @@ func median(v []float64) float64 {
 // summarize fills Summary and Verdicts from Runs, PeakRSS and Subs.
 func (r *report) summarize() {
 	type key struct{ sc, tg string }
-	bare := map[key]runRecord{} // (scenario, round) -> bare run
+	bare := map[key]runRecord{} // (scenario, round) -> the scenario's baseline run
 	for _, x := range r.Runs {
-		if x.Target == tgBare {
+		if x.Target == baseline(x.Scenario) {
 			bare[key{x.Scenario, fmt.Sprint(x.Round)}] = x
 		}
 	}
@@ -187,6 +187,18 @@ func (r *report) summarize() {
 				Measured: fmt.Sprintf("%.2fx (rounds %.2f-%.2f)", s.Ratio, s.RatioMin, s.RatioMax)})
 		}
 	}
+	for _, t := range []struct {
+		tg, what string
+		min      float64
+	}{
+		{tgLimitsMem, "api limits, in-memory rate limit: >= 0.9x the proxy without limits", 0.9},
+		{tgLimitsRedis, "api limits, rate limit in Redis: >= 0.7x the proxy without limits", 0.7},
+	} {
+		if s, ok := find(scLimits, t.tg); ok {
+			r.Verdicts = append(r.Verdicts, verdict{Target: t.what, Met: s.Ratio >= t.min,
+				Measured: fmt.Sprintf("%.2fx (rounds %.2f-%.2f)", s.Ratio, s.RatioMin, s.RatioMax)})
+		}
+	}
 	if s, ok := find(scLatency, tgProxy); ok {
 		r.Verdicts = append(r.Verdicts, verdict{Target: "p99 added at the fixed rate <= 1 ms", Met: s.P99AddedMs <= 1,
 			Measured: fmt.Sprintf("%+.2f ms (proxy p99 %.2f ms)", s.P99AddedMs, s.P99ms)})
@@ -212,6 +224,9 @@ func (r *report) summarize() {
 		}
 		r.Verdicts = append(r.Verdicts, v)
 	}
+	if v, ok := r.revocationVerdict(); ok {
+		r.Verdicts = append(r.Verdicts, v)
+	}
 	errs := 0
 	for _, s := range r.Summary {
 		errs += s.Errors
@@ -226,7 +241,7 @@ func (r *report) printTable(w io.Writer) {
 	fmt.Fprintln(tw, "scenario\ttarget\treq/s\tp50 ms\tp99 ms\tratio\tp99 added ms\terrors\tpeak RSS MiB\t")
 	for _, s := range r.Summary {
 		ratio, added := "-", "-"
-		if s.Target != tgBare {
+		if s.Target != baseline(s.Scenario) {
 			ratio = fmt.Sprintf("%.2fx", s.Ratio)
 			added = fmt.Sprintf("%+.2f", s.P99AddedMs)
 		}

@@ -4,19 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/signal"
-	"strconv"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 )
 
 // The stand-in Hasura's fixed success answer: any other response body is
@@ -85,79 +82,17 @@ func runRole(role, target string) error {
 	return nil
 }
 
-// standIn is a fast Hasura: POST /v1/graphql answers successBody, /healthz
-// answers OK, and WebSocket upgrades speak just enough of
-// graphql-transport-ws (and graphql-ws) to hold idle subscriptions, which
-// GET /bench/stats counts.
-type standIn struct {
-	subs    atomic.Int64
-	sockets atomic.Int64
-	up      websocket.Upgrader
-}
-
-func newStandIn() *standIn {
-	return &standIn{up: websocket.Upgrader{
-		Subprotocols:    []string{"graphql-transport-ws", "graphql-ws"},
-		ReadBufferSize:  1024,
-		WriteBufferSize: 1024,
-		CheckOrigin:     func(*http.Request) bool { return true },
-	}}
-}
-
-func (s *standIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case websocket.IsWebSocketUpgrade(r):
-		s.serveWS(w, r)
-	case r.URL.Path == "/healthz":
-		_, _ = io.WriteString(w, "OK")
-	case r.URL.Path == "/bench/stats":
+// newStandIn is the benchmark's Hasura: internal/fake's stand-in answering
+// successBody to every query and OK on /healthz, keeping no records, and
+// holding idle subscriptions on either WebSocket protocol, which GET
+// /bench/stats counts.
+func newStandIn() http.Handler {
+	h := fake.NewHasura(fake.WithBody(successBody), fake.WithEvents(0, 0), fake.WithRecordLimit(0))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]int64{"subscriptions": s.subs.Load(), "sockets": s.sockets.Load()})
-	default:
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Header().Set("Content-Length", strconv.Itoa(len(successBody)))
-		_, _ = io.WriteString(w, successBody)
-	}
-}
-
-func (s *standIn) serveWS(w http.ResponseWriter, r *http.Request) {
-	c, err := s.up.Upgrade(w, r, nil)
-	if err != nil {
-		return
-	}
-	s.sockets.Add(1)
-	var mine int64
-	defer func() {
-		s.subs.Add(-mine)
-		s.sockets.Add(-1)
-		_ = c.Close()
-	}()
-	for {
-		var m struct {
-			Type string `json:"type"`
-			ID   string `json:"id"`
-		}
-		if err := c.ReadJSON(&m); err != nil {
-			return
-		}
-		switch m.Type {
-		case "connection_init":
-			if err := c.WriteJSON(map[string]string{"type": "connection_ack"}); err != nil {
-				return
-			}
-		case "subscribe", "start":
-			mine++
-			s.subs.Add(1)
-		case "complete", "stop":
-			if mine > 0 {
-				mine--
-				s.subs.Add(-1)
-			}
-		case "ping":
-			if err := c.WriteJSON(map[string]string{"type": "pong"}); err != nil {
-				return
-			}
-		}
-	}
+		_ = json.NewEncoder(w).Encode(map[string]int64{"subscriptions": h.Subscriptions(), "sockets": int64(h.OpenSockets())})
+	})
+	mux.Handle("/", h.Handler())
+	return mux
 }

@@ -141,6 +141,8 @@ func sampleEnv(entries []envEntry) map[string]string {
 			env[e.Name] = e.Value
 		case e.Name == "CLERK_FRONTEND_API":
 			env[e.Name] = "sample-app-00.clerk.accounts.dev"
+		case strings.HasSuffix(e.Name, "_REDIS_URL"):
+			env[e.Name] = "redis://redis:6379/0"
 		default:
 			env[e.Name] = "sample-" + strings.ToLower(strings.ReplaceAll(e.Name, "_", "-")) + "-0123456789abcdef0123456789abcdef"
 		}
@@ -148,9 +150,9 @@ func sampleEnv(entries []envEntry) map[string]string {
 	return env
 }
 
-// k8sObjects are the manifests of deploy/kubernetes, decoded by kind.
+// k8sObjects are the manifests of deploy/kubernetes and of its opt-in components (components/*), decoded by kind.
 type k8sObjects struct {
-	files          []string
+	files          []string // the base's manifests
 	deployments    []deployment
 	services       []service
 	secrets        []secret
@@ -159,29 +161,64 @@ type k8sObjects struct {
 	podMonitors    []podMonitor
 	rules          []prometheusRule
 	kustomization  kustomization
-	count          int
+	count          int      // objects of the base (what kubectl apply -k deploy/kubernetes applies)
+	base           []string // "apiVersion kind/name" of each base object
+	components     map[string]k8sComponent
 	namespaceNames []string // "file: kind/name" of objects that set metadata.namespace
+}
+
+// k8sComponent is one kustomize Component under components/.
+type k8sComponent struct {
+	kustomization kustomization
+	files         []string
+	objects       []string // "apiVersion kind/name"
 }
 
 func loadK8s(t *testing.T) k8sObjects {
 	t.Helper()
-	var objs k8sObjects
-	entries, err := os.ReadDir(k8sDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := k8sObjects{components: map[string]k8sComponent{}}
 	kust, err := readStrict[kustomization](filepath.Join(k8sDir, "kustomization.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	objs.kustomization = kust
+	objs.files, objs.base = loadK8sDir(t, &objs, k8sDir)
+	objs.count = len(objs.base)
+	dirs, err := os.ReadDir(filepath.Join(k8sDir, "components"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if !d.IsDir() {
+			t.Errorf("components/%s: only component folders belong in components/", d.Name())
+			continue
+		}
+		dir := filepath.Join(k8sDir, "components", d.Name())
+		var c k8sComponent
+		if c.kustomization, err = readStrict[kustomization](filepath.Join(dir, "kustomization.yaml")); err != nil {
+			t.Fatal(err)
+		}
+		c.files, c.objects = loadK8sDir(t, &objs, dir)
+		objs.components[d.Name()] = c
+	}
+	return objs
+}
+
+// loadK8sDir decodes the manifests of dir (not its subfolders) into objs and returns the file names and the
+// "apiVersion kind/name" of each object.
+func loadK8sDir(t *testing.T, objs *k8sObjects, dir string) (files, objects []string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || name == "kustomization.yaml" || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
 			continue
 		}
-		objs.files = append(objs.files, name)
-		data, err := os.ReadFile(filepath.Join(k8sDir, name))
+		files = append(files, name)
+		data, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,13 +240,13 @@ func loadK8s(t *testing.T) k8sObjects {
 			if head.Metadata.Namespace != "" {
 				objs.namespaceNames = append(objs.namespaceNames, fmt.Sprintf("%s: %s/%s", name, head.Kind, head.Metadata.Name))
 			}
-			objs.count++
+			objects = append(objects, head.APIVersion+" "+head.Kind+"/"+head.Metadata.Name)
 			if err := objs.add(head.Kind, n); err != nil {
 				t.Fatalf("%s: %s %s: %v", name, head.Kind, head.Metadata.Name, err)
 			}
 		}
 	}
-	return objs
+	return files, objects
 }
 
 func (o *k8sObjects) add(kind string, n *yaml.Node) error {
@@ -878,6 +915,16 @@ func TestKubernetes(t *testing.T) {
 		if !slices.Equal(got, objs.files) {
 			t.Errorf("kustomization resources %v, want every manifest in the folder %v", got, objs.files)
 		}
+		for name, c := range objs.components {
+			got := slices.Clone(c.kustomization.Resources)
+			sort.Strings(got)
+			if !slices.Equal(got, c.files) {
+				t.Errorf("components/%s resources %v, want every manifest in its folder %v", name, got, c.files)
+			}
+			if c.kustomization.Kind != "Component" || c.kustomization.APIVersion != "kustomize.config.k8s.io/v1alpha1" {
+				t.Errorf("components/%s is %s %s, want a kustomize.config.k8s.io/v1alpha1 Component", name, c.kustomization.APIVersion, c.kustomization.Kind)
+			}
+		}
 		if !selects(d.Spec.Selector.MatchLabels, podLabels) {
 			t.Errorf("Deployment selector %v does not match its pod labels %v", d.Spec.Selector.MatchLabels, podLabels)
 		}
@@ -1223,50 +1270,73 @@ func TestKubernetes(t *testing.T) {
 			t.Errorf("kustomize rendered %d objects, want %d", len(nodes), objs.count)
 		}
 
-		// The overlay docs/deployment.md tells operators to use in production: everything but the example Secret.
-		abs, err := filepath.Abs(k8sDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		overlay := t.TempDir()
-		base, err := filepath.Rel(overlay, abs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kust := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - %s
-patches:
-  - patch: |-
-      $patch: delete
-      apiVersion: v1
-      kind: Secret
-      metadata:
-        name: %s
-`, filepath.ToSlash(base), objs.secrets[0].Metadata.Name)
-		if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kust), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, err = exec.CommandContext(t.Context(), kubectl, "kustomize", overlay).Output()
-		if err != nil {
-			t.Fatalf("kubectl kustomize overlay: %v", stderrOf(err))
-		}
-		nodes, err = yamlNodes(out)
-		if err != nil {
-			t.Fatal(err)
-		}
 		for _, n := range nodes {
 			var head typeMeta
 			if err := n.Decode(&head); err != nil {
 				t.Fatal(err)
 			}
-			if head.Kind == "Secret" {
-				t.Error("the overlay still renders the example Secret")
+			if head.Kind == "Secret" || strings.Contains(head.APIVersion, "monitoring.coreos.com") {
+				t.Errorf("kubectl kustomize %s renders a %s %s; it must be opt-in", k8sDir, head.APIVersion, head.Kind)
 			}
 		}
-		if len(nodes) != objs.count-1 {
-			t.Errorf("the overlay rendered %d objects, want %d", len(nodes), objs.count-1)
+
+		// Overlays as docs/deployment.md shows them: production (the operator's objects, the Secret made out of
+		// band) and a throwaway test cluster (both components).
+		abs, err := filepath.Abs(k8sDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			name       string
+			components []string
+		}{
+			{"production", []string{"prometheus-operator"}},
+			{"test cluster", []string{"prometheus-operator", "example-secret"}},
+		} {
+			overlay := t.TempDir()
+			base, err := filepath.Rel(overlay, abs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kust := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - " + filepath.ToSlash(base) + "\ncomponents:\n"
+			want := objs.count
+			for _, c := range tt.components {
+				kust += "  - " + filepath.ToSlash(filepath.Join(base, "components", c)) + "\n"
+				want += len(objs.components[c].objects)
+			}
+			if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kust), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err = exec.CommandContext(t.Context(), kubectl, "kustomize", overlay).Output()
+			if err != nil {
+				t.Fatalf("%s: kubectl kustomize overlay: %v", tt.name, stderrOf(err))
+			}
+			nodes, err = yamlNodes(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			secrets := 0
+			for _, n := range nodes {
+				var head struct {
+					typeMeta `yaml:",inline"`
+					Metadata objectMeta `yaml:"metadata"`
+				}
+				if err := n.Decode(&head); err != nil {
+					t.Fatal(err)
+				}
+				if head.Kind == "Secret" {
+					secrets++
+				}
+				if head.Metadata.Labels["app.kubernetes.io/part-of"] != "hasura-auth-proxy" {
+					t.Errorf("%s: %s %s lacks the part-of label", tt.name, head.Kind, head.Metadata.Name)
+				}
+			}
+			if len(nodes) != want {
+				t.Errorf("%s: the overlay rendered %d objects, want %d", tt.name, len(nodes), want)
+			}
+			if wantSecrets := len(tt.components) - 1; secrets != wantSecrets {
+				t.Errorf("%s: the overlay rendered %d Secrets, want %d", tt.name, secrets, wantSecrets)
+			}
 		}
 	})
 }

@@ -113,6 +113,7 @@ type composeNetwork struct {
 
 type composeService struct {
 	Image           string                       `yaml:"image"`
+	Profiles        []string                     `yaml:"profiles"`
 	Build           *composeBuild                `yaml:"build"`
 	Restart         string                       `yaml:"restart"`
 	User            string                       `yaml:"user"`
@@ -677,10 +678,11 @@ type prometheusRule struct {
 }
 
 type kustomization struct {
-	typeMeta  `yaml:",inline"`
-	Namespace string   `yaml:"namespace"`
-	Resources []string `yaml:"resources"`
-	Labels    []struct {
+	typeMeta   `yaml:",inline"`
+	Namespace  string   `yaml:"namespace"`
+	Resources  []string `yaml:"resources"`
+	Components []string `yaml:"components"`
+	Labels     []struct {
 		Pairs            map[string]string `yaml:"pairs"`
 		IncludeSelectors bool              `yaml:"includeSelectors"`
 		IncludeTemplates bool              `yaml:"includeTemplates"`

@@ -9,9 +9,9 @@
 //   (SubscriptionServer, subprotocol "graphql-ws"). The session is Hasura's merge: connection_init payload.headers,
 //   overridden by the x-hasura-* headers of the upgrade request.
 // Like a Hasura with HASURA_GRAPHQL_ADMIN_SECRET set, every request and socket must carry the right
-// x-hasura-admin-secret, or it is refused (HTTP: access-denied body; graphql-transport-ws: close 4403; graphql-ws:
-// connection_error). Hasura-style keep-alives are sent on both protocols so that the relay of server-initiated
-// messages (and the client's pongs) is exercised too.
+// x-hasura-admin-secret, or it is refused (HTTP: access-denied body; graphql-transport-ws: close 4403 with Hasura's
+// JSON reason; graphql-ws: connection_error). Hasura-style keep-alives are sent on both protocols so that the relay of
+// server-initiated messages (and the client's pongs) is exercised too.
 //
 // Everything seen is recorded in `records` (tokens are never stored: only whether an Authorization header came).
 
@@ -120,13 +120,27 @@ function buildSchema() {
  * @param {{adminSecret?: string, keepAliveMs?: number}} [opts] adminSecret: required on every request and socket
  *   when set. keepAliveMs: period of the Hasura-style keep-alives ("ka" / protocol ping), 0 disables.
  */
-export async function startFakeHasura({ adminSecret, keepAliveMs = 250 } = {}) {
+export async function startFakeHasura({ adminSecret, keepAliveMs = 250, cors = false } = {}) {
   const schema = buildSchema();
   const records = { http: [], ws: [] };
   const checkSecret = (session) => adminSecret === undefined || session['x-hasura-admin-secret'] === adminSecret;
 
   const server = http.createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
+    if (cors && req.headers.origin) {
+      // Hasura's default corsMiddleware (HASURA_GRAPHQL_CORS_DOMAIN "*"): the proxy must replace these, not repeat them.
+      res.setHeader('access-control-allow-origin', req.headers.origin);
+      res.setHeader('access-control-allow-credentials', 'true');
+      res.setHeader('access-control-allow-methods', 'GET,POST,PUT,PATCH,DELETE,OPTIONS');
+      if (req.method === 'OPTIONS') {
+        records.preflights = (records.preflights ?? 0) + 1;
+        res.setHeader('access-control-max-age', '1728000');
+        res.setHeader('access-control-allow-headers', req.headers['access-control-request-headers'] ?? '');
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+    }
     if (req.method === 'GET' && path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('OK');
@@ -230,7 +244,12 @@ export async function startFakeHasura({ adminSecret, keepAliveMs = 250 } = {}) {
         const record = ctx.extra.request.record;
         noteInit(record, ctx.connectionParams);
         record.session = wsSession(ctx.extra.request.headers, ctx.connectionParams?.headers);
-        if (!checkSecret(record.session)) return false; // graphql-ws closes 4403 Forbidden
+        if (!checkSecret(record.session)) {
+          // Hasura's close reason (encodeServerErrorMsg, WebSocket/Protocol.hs); the close the library then
+          // attempts with its own bare "Forbidden" is a no-op on a socket already closing.
+          ctx.extra.socket.close(4403, JSON.stringify({ server_error_msg: '4403: Forbidden' }));
+          return false;
+        }
         record.accepted = true;
         if (keepAliveMs > 0) {
           const { socket } = ctx.extra;

@@ -131,7 +131,7 @@ describe('fake Hasura over graphql-transport-ws (graphql-ws createClient)', () =
       const res = await collectGraphqlWs(c.client, { query: TICKS, variables: { n: 1 } });
       assert.equal(res.events.length, 0);
       assert.equal(res.error?.code, 4403);
-      assert.equal(res.error?.reason, 'Forbidden');
+      assert.equal(res.error?.reason, '{"server_error_msg":"4403: Forbidden"}');
     } finally {
       await c.dispose();
     }

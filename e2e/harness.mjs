@@ -70,7 +70,7 @@ function newestSource(dir) {
 }
 
 /** Resolves the proxy binary, building it into tmpDir when there is none. */
-async function proxyBinary(tmpDir) {
+export async function proxyBinary(tmpDir) {
   if (process.env.PROXY_BIN) {
     const bin = path.resolve(process.env.PROXY_BIN);
     if (!existsSync(bin)) throw new Error(`PROXY_BIN=${bin} does not exist`);
@@ -93,7 +93,7 @@ server:
   listen: ${q(listen)}
   ops_listen: ${q(opsListen)}
   shutdown_grace: 2s
-upstream:
+${Object.entries(extra.server ?? {}).map(([k, v]) => `  ${k}: ${q(v)}\n`).join('')}upstream:
   url: ${q(upstream)}
   admin_secret: ${q(ADMIN_SECRET)}
 auth:
@@ -110,11 +110,11 @@ auth:
     azp: true
 log:
   level: warn
-`;
+${extra.yaml ?? ''}`;
 }
 
 /** The environment for the proxy: ours, minus the variables that would override the generated config. */
-function childEnv() {
+export function childEnv() {
   const env = { ...process.env };
   for (const name of Object.keys(env)) {
     if (name.startsWith('HASURA_GRAPHQL_') || name.startsWith('PROXY_') || name.startsWith('CLERK_')) delete env[name];
@@ -127,7 +127,7 @@ function childEnv() {
  * @returns {Promise<{proxyURL: string, wsURL: string, opsURL: string, jwks: any, hasura: any,
  *   logs: () => string, exited: () => ({code: number|null, signal: string|null}|undefined), stop: () => Promise<void>}>}
  */
-export async function startStage({ extraConfig } = {}) {
+export async function startStage({ extraConfig, hasuraOptions } = {}) {
   const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'hap-e2e-'));
   const stage = { tmpDir, child: undefined, jwks: undefined, hasura: undefined, output: [] };
   const stop = async () => {
@@ -138,7 +138,7 @@ export async function startStage({ extraConfig } = {}) {
   };
   try {
     stage.jwks = await startJwks({ issuer: ISSUER, azp: AZP });
-    stage.hasura = await startFakeHasura({ adminSecret: ADMIN_SECRET });
+    stage.hasura = await startFakeHasura({ ...hasuraOptions, adminSecret: ADMIN_SECRET });
     const bin = await proxyBinary(tmpDir);
     const [port, opsPort] = [await freePort(), await freePort()];
     const configPath = path.join(tmpDir, 'config.yaml');

@@ -146,7 +146,7 @@ describe('graphql-transport-ws through the proxy (graphql-ws createClient)', () 
     }),
   );
 
-  test('expired token: close 4403 Forbidden and Hasura is never dialled', { timeout: 15000 }, () =>
+  test('expired token: close 4403 {"server_error_msg":"4403: Forbidden"} and Hasura is never dialled', { timeout: 15000 }, () =>
     withProxyLog(async () => {
       const { hasura, jwks } = stage;
       const token = await jwks.mint({ iat: now() - 600, lifetime: 300 });
@@ -159,7 +159,7 @@ describe('graphql-transport-ws through the proxy (graphql-ws createClient)', () 
         const res = await collectGraphqlWs(c.client, { query: TICKS, variables: { n: 1 } });
         assert.equal(res.events.length, 0);
         assert.equal(res.error?.code, 4403, `client saw ${describeOutcome(res.error)}`);
-        assert.equal(res.error?.reason, 'Forbidden');
+        assert.equal(res.error?.reason, '{"server_error_msg":"4403: Forbidden"}');
         assert.equal(hasura.records.ws.length, firstRecord, 'no upstream socket for a failed init');
       } finally {
         await c.dispose();

@@ -7,6 +7,12 @@
 // not a closed set of this package is issuer, which callers fill from
 // configuration only (see [Metrics.JWKSRefresh]).
 //
+// Who owns the values: the auth decision reasons are package auth's
+// (auth.Reasons; this package repeats them because auth records through it,
+// and a test in auth keeps the two sets equal); the other closed sets
+// (endpoints, codes, JWKS results, upstream kinds, close reasons, webhook
+// results) are defined here, and callers pass these constants.
+//
 // The metrics are registered on a registry passed to [New], never on the
 // default registry. Every series of the closed sets is created at zero by New,
 // so rate() and alerts see zeros instead of absent series. The operator's
@@ -17,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,213 +32,6 @@ import (
 
 // Namespace prefixes every metric name of this package.
 const Namespace = "hasura_auth_proxy"
-
-// Other is the label value every closed set falls back to: a value outside
-// the set is recorded as Other, never as itself.
-const Other = "other"
-
-// Endpoint label values of requests_total and request_duration_seconds.
-const (
-	// EndpointGraphQL is /v1/graphql and /v1alpha1/graphql.
-	EndpointGraphQL = "graphql"
-	// EndpointRelay is /v1beta1/relay.
-	EndpointRelay = "relay"
-	// EndpointMetadata is /v1/metadata.
-	EndpointMetadata = "metadata"
-	// EndpointQuery is /v2/query (and the legacy /v1/query).
-	EndpointQuery = "query"
-	// EndpointREST is Hasura's RESTified endpoints under /api/rest/.
-	EndpointREST = "rest"
-	// EndpointHealth is Hasura's own /healthz and /v1/version relayed through the client port.
-	EndpointHealth = "health"
-	// EndpointWebhook is the proxy's Hasura auth-webhook endpoint.
-	EndpointWebhook = "webhook"
-)
-
-// Result label values of auth_decisions_total.
-const (
-	// ResultAllowed is a verified JWT that was let through with its role.
-	ResultAllowed = "allowed"
-	// ResultAnonymous is a request without credentials let through as the unauthorized role.
-	ResultAnonymous = "anonymous"
-	// ResultAdmin is a request that presented the correct admin secret.
-	ResultAdmin = "admin"
-	// ResultDenied is a refused request; its reason says why.
-	ResultDenied = "denied"
-)
-
-// Reason label values of auth_decisions_total. They map the auth error
-// catalogue; the auth package attaches one to every decision.
-const (
-	// ReasonOK is every accepted decision (allowed, anonymous, admin).
-	ReasonOK = "ok"
-	// ReasonMissing is no token where one is required (no unauthorized role configured).
-	ReasonMissing = "missing"
-	// ReasonMalformed is a token that is not a well-formed JWT (bad base64, JSON, header or scheme).
-	ReasonMalformed = "malformed"
-	// ReasonMultiple is more than one token (header and cookie, or repeated), Hasura's "Multiple JWTs found".
-	ReasonMultiple = "multiple"
-	// ReasonExpired is a token past exp (after the allowed skew).
-	ReasonExpired = "expired"
-	// ReasonNotYetValid is a token before nbf (after the allowed skew).
-	ReasonNotYetValid = "not_yet_valid"
-	// ReasonIssuedInFuture is a token whose iat lies in the future (after the allowed skew).
-	ReasonIssuedInFuture = "issued_in_future"
-	// ReasonBadSignature is a signature that does not verify with the selected key.
-	ReasonBadSignature = "bad_signature"
-	// ReasonBadAlgorithm is an alg that is not allowed for the key (none, HS/RS confusion, ...).
-	ReasonBadAlgorithm = "bad_algorithm"
-	// ReasonUnknownKID is a kid that is in no key set, even after the rate-limited refresh.
-	ReasonUnknownKID = "unknown_kid"
-	// ReasonNoKeys is no usable key at all (never fetched, or too stale): a proxy-side problem, not the client's.
-	ReasonNoKeys = "no_keys"
-	// ReasonBadIssuer is an iss that matches no configured issuer.
-	ReasonBadIssuer = "bad_issuer"
-	// ReasonBadAudience is an aud that does not contain the configured audience.
-	ReasonBadAudience = "bad_audience"
-	// ReasonBadAZP is an azp (Clerk's authorized party) that is not an allowed origin.
-	ReasonBadAZP = "bad_azp"
-	// ReasonClaimsInvalid is a Hasura claims object that is absent or not shaped as Hasura requires.
-	ReasonClaimsInvalid = "claims_invalid"
-	// ReasonRoleMissing is claims without a usable default role.
-	ReasonRoleMissing = "role_missing"
-	// ReasonRoleNotAllowed is an x-hasura-role the token's allowed roles do not include.
-	ReasonRoleNotAllowed = "role_not_allowed"
-	// ReasonBadAdminSecret is a wrong admin secret.
-	ReasonBadAdminSecret = "bad_admin_secret"
-	// ReasonAdminSecretDisabled is an admin secret presented while admin passthrough is off.
-	ReasonAdminSecretDisabled = "admin_secret_disabled"
-	// ReasonTokenTooLarge is a token longer than the configured limit, refused before parsing.
-	ReasonTokenTooLarge = "token_too_large"
-	// ReasonMissingExp is a token without exp where the configuration requires one.
-	ReasonMissingExp = "missing_exp"
-	// ReasonBadClaimValue is a session variable value of the wrong type or shape (not a string, array, ...).
-	ReasonBadClaimValue = "bad_claim_value"
-)
-
-// Result label values of jwks_refresh_total.
-const (
-	// JWKSSuccess is a fetch whose key set was parsed and installed.
-	JWKSSuccess = "success"
-	// JWKSNotModified is a fetch answered 304 Not Modified; the held keys stay.
-	JWKSNotModified = "not_modified"
-	// JWKSError is a failed fetch (network, status, parse); the held keys stay.
-	JWKSError = "error"
-	// JWKSEmpty is a fetched key set without usable keys, refused; the held keys stay.
-	JWKSEmpty = "empty"
-	// JWKSTooLarge is a response over the size limit, refused; the held keys stay.
-	JWKSTooLarge = "too_large"
-	// JWKSUnknownKIDRefresh is a fetch triggered by a token naming an unknown kid (counted in addition to its outcome).
-	JWKSUnknownKIDRefresh = "unknown_kid_refresh"
-)
-
-// Kind label values of upstream_errors_total.
-const (
-	// UpstreamUnreachable is Hasura refusing or failing the connection (dial, DNS, reset).
-	UpstreamUnreachable = "unreachable"
-	// UpstreamTimeout is Hasura not answering within the configured timeout.
-	UpstreamTimeout = "timeout"
-	// UpstreamCanceled is the client going away before Hasura answered.
-	UpstreamCanceled = "canceled"
-	// UpstreamBadResponse is an answer from Hasura the proxy could not relay.
-	UpstreamBadResponse = "bad_response"
-	// UpstreamGuardRefused is the last-line guard refusing a request that would have carried the admin secret
-	// without a verified decision; it should stay at zero, anything else is a bug.
-	UpstreamGuardRefused = "guard_refused"
-)
-
-// Reason label values of websocket_closed_total.
-const (
-	// CloseClientClosed is the client closing its socket.
-	CloseClientClosed = "client_closed"
-	// CloseUpstreamClosed is Hasura closing its socket.
-	CloseUpstreamClosed = "upstream_closed"
-	// CloseInitTimeout is no connection_init within the init timeout.
-	CloseInitTimeout = "init_timeout"
-	// CloseInitFailed is a connection_init whose authentication failed (the reason is in auth_decisions_total).
-	CloseInitFailed = "init_failed"
-	// CloseTokenExpired is the proxy closing the socket at the token's exp.
-	CloseTokenExpired = "token_expired"
-	// CloseShutdown is the proxy closing the socket because it is shutting down.
-	CloseShutdown = "shutdown"
-	// CloseMessageTooLarge is a message over the size limit in either direction.
-	CloseMessageTooLarge = "message_too_large"
-	// CloseProtocolError is a message that breaks the subprotocol (bad JSON, second connection_init, ...).
-	CloseProtocolError = "protocol_error"
-	// CloseTooManyConnections is an upgrade refused because the socket limit is reached.
-	CloseTooManyConnections = "too_many_connections"
-	// CloseUpstreamUnreachable is Hasura's WebSocket that could not be dialled after a successful init.
-	CloseUpstreamUnreachable = "upstream_unreachable"
-	// CloseWriteTimeout is a peer (client or Hasura) that stopped reading
-	// for longer than websocket.write_timeout: the socket is closed so the
-	// other direction is not blocked.
-	CloseWriteTimeout = "write_timeout"
-)
-
-// Result label values of webhook_requests_total.
-const (
-	// WebhookAllowed is a webhook call answered 200 with session variables.
-	WebhookAllowed = "allowed"
-	// WebhookDenied is a webhook call answered 401.
-	WebhookDenied = "denied"
-	// WebhookError is a webhook call that could not be answered properly (bad request, internal error).
-	WebhookError = "error"
-)
-
-// The closed sets, in exposition order. Each is an immutable table: it is
-// only read, and the exported accessors hand out copies.
-var (
-	endpointSet = []string{EndpointGraphQL, EndpointRelay, EndpointMetadata, EndpointQuery, EndpointREST,
-		EndpointHealth, EndpointWebhook, Other}
-	codeSet   = []int{200, 204, 301, 302, 304, 400, 401, 403, 404, 405, 413, 429, 500, 502, 503, 504}
-	resultSet = []string{ResultAllowed, ResultAnonymous, ResultAdmin, ResultDenied, Other}
-	reasonSet = []string{ReasonOK, ReasonMissing, ReasonMalformed, ReasonMultiple, ReasonExpired,
-		ReasonNotYetValid, ReasonIssuedInFuture, ReasonBadSignature, ReasonBadAlgorithm, ReasonUnknownKID,
-		ReasonNoKeys, ReasonBadIssuer, ReasonBadAudience, ReasonBadAZP, ReasonClaimsInvalid, ReasonRoleMissing,
-		ReasonRoleNotAllowed, ReasonBadAdminSecret, ReasonAdminSecretDisabled, ReasonTokenTooLarge,
-		ReasonMissingExp, ReasonBadClaimValue, Other}
-	jwksResultSet = []string{JWKSSuccess, JWKSNotModified, JWKSError, JWKSEmpty, JWKSTooLarge,
-		JWKSUnknownKIDRefresh, Other}
-	upstreamKindSet = []string{UpstreamUnreachable, UpstreamTimeout, UpstreamCanceled, UpstreamBadResponse,
-		UpstreamGuardRefused, Other}
-	closeReasonSet = []string{CloseClientClosed, CloseUpstreamClosed, CloseInitTimeout, CloseInitFailed,
-		CloseTokenExpired, CloseShutdown, CloseMessageTooLarge, CloseProtocolError, CloseTooManyConnections,
-		CloseUpstreamUnreachable, CloseWriteTimeout, Other}
-	webhookResultSet = []string{WebhookAllowed, WebhookDenied, WebhookError, Other}
-)
-
-// Endpoints returns the closed set of endpoint label values, Other last.
-func Endpoints() []string { return clone(endpointSet) }
-
-// Codes returns the closed set of code label values (HTTP statuses as strings), Other last.
-// Any other status is recorded as Other.
-func Codes() []string {
-	s := make([]string, 0, len(codeSet)+1)
-	for _, c := range codeSet {
-		s = append(s, strconv.Itoa(c))
-	}
-	return append(s, Other)
-}
-
-// Results returns the closed set of auth decision result label values, Other last.
-func Results() []string { return clone(resultSet) }
-
-// Reasons returns the closed set of auth decision reason label values, Other last.
-func Reasons() []string { return clone(reasonSet) }
-
-// JWKSResults returns the closed set of jwks_refresh_total result label values, Other last.
-func JWKSResults() []string { return clone(jwksResultSet) }
-
-// UpstreamKinds returns the closed set of upstream_errors_total kind label values, Other last.
-func UpstreamKinds() []string { return clone(upstreamKindSet) }
-
-// CloseReasons returns the closed set of websocket_closed_total reason label values, Other last.
-func CloseReasons() []string { return clone(closeReasonSet) }
-
-// WebhookResults returns the closed set of webhook_requests_total result label values, Other last.
-func WebhookResults() []string { return clone(webhookResultSet) }
-
-func clone(s []string) []string { return append([]string(nil), s...) }
 
 // Histogram buckets, in seconds. Verification of a cached token costs about a
 // microsecond and an RS256 signature about 35 µs, so the verify buckets start
@@ -269,6 +67,7 @@ type Metrics struct {
 	ready prometheus.Gauge
 
 	wsConnections prometheus.Gauge
+	wsBuffered    prometheus.Gauge
 	wsClosed      []prometheus.Counter // [reason]
 
 	cacheHits      prometheus.Counter
@@ -277,36 +76,8 @@ type Metrics struct {
 	cacheEntries   prometheus.Gauge
 
 	webhookRequests []prometheus.Counter // [result]
-}
 
-// index maps the label values of one closed set to their position; the last
-// position is Other, where everything else goes.
-type index map[string]int
-
-func newIndex(values []string) index {
-	ix := make(index, len(values))
-	for i, v := range values {
-		ix[v] = i
-	}
-	return ix
-}
-
-// of returns the position of v, or of Other when v is not in the set.
-func (ix index) of(v string) int {
-	if i, ok := ix[v]; ok {
-		return i
-	}
-	return len(ix) - 1
-}
-
-// codeIndex returns the position of an HTTP status in Codes(), Other being last.
-func codeIndex(code int) int {
-	for i, c := range codeSet {
-		if c == code {
-			return i
-		}
-	}
-	return len(codeSet)
+	hostile hostileMetrics // hostile.go
 }
 
 // New creates every metric family, registers them on reg together with the
@@ -425,6 +196,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.wsClosed = append(m.wsClosed, wsClosed.WithLabelValues(r))
 	}
 
+	m.wsBuffered = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace,
+		Name:      "websocket_buffered_bytes",
+		Help:      "Bytes held for client WebSocket messages that have not arrived whole, out of websocket.buffer_budget_bytes.",
+	}))
+
 	m.cacheHits = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace,
 		Name:      "token_cache_hits_total",
@@ -454,6 +231,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, r := range webhookResultSet {
 		m.webhookRequests = append(m.webhookRequests, webhookRequests.WithLabelValues(r))
 	}
+	m.hostile = newHostileMetrics(reg)
 	return m
 }
 
@@ -493,8 +271,9 @@ func (m *Metrics) ObserveRequest(endpoint string, code int, d time.Duration) {
 }
 
 // AuthDecision counts one authentication decision: result is one of the
-// Result constants and reason one of the Reason constants (ReasonOK for every
-// accepted decision).
+// Result constants and reason one of package auth's reasons (Reasons(),
+// "ok" for every accepted decision). A value outside either closed set is
+// counted as Other.
 func (m *Metrics) AuthDecision(result, reason string) {
 	if m == nil {
 		return
@@ -611,6 +390,15 @@ func (m *Metrics) WebSocketClosed(reason string) {
 	}
 	m.wsConnections.Dec()
 	m.wsClosed[m.closeReasons.of(reason)].Inc()
+}
+
+// WebSocketBuffered adds delta (negative when released) to the bytes held
+// for partial client WebSocket messages.
+func (m *Metrics) WebSocketBuffered(delta int64) {
+	if m == nil {
+		return
+	}
+	m.wsBuffered.Add(float64(delta))
 }
 
 // TokenCacheHit counts one verification answered from the token cache.

@@ -30,7 +30,7 @@ func snapshot(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
-		t.Fatalf("gather: %v", err)
+		t.Fatalf("Gather = %v; want nil", err)
 	}
 	got := map[string]float64{}
 	for _, mf := range mfs {
@@ -52,7 +52,7 @@ func snapshot(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 				got[key] = float64(m.GetHistogram().GetSampleCount())
 				got[strings.Replace(key, "{", "_sum{", 1)] = m.GetHistogram().GetSampleSum()
 			default:
-				t.Fatalf("%s: unexpected metric type", key)
+				t.Fatalf("%s type = %v; want counter, gauge or histogram", key, mf.GetType())
 			}
 		}
 	}
@@ -385,12 +385,14 @@ func TestHostileValuesNeverBecomeLabels(t *testing.T) {
 		m.WebSocketOpened()
 		m.WebSocketClosed(s)
 		m.WebhookDecision(s)
+		m.RequestNotAllowed(s)
+		m.ConfigReload(s)
 	}
 	allowed := map[string][]string{
 		"endpoint": Endpoints(),
 		"code":     Codes(),
-		"result":   slices.Concat(Results(), JWKSResults(), WebhookResults()),
-		"reason":   slices.Concat(Reasons(), CloseReasons()),
+		"result":   slices.Concat(Results(), JWKSResults(), WebhookResults(), ReloadResults()),
+		"reason":   slices.Concat(Reasons(), CloseReasons(), NotAllowedReasons()),
 		"kind":     UpstreamKinds(),
 		"issuer":   {"clerk"},
 	}
@@ -405,7 +407,7 @@ func TestHostileValuesNeverBecomeLabels(t *testing.T) {
 		for _, metric := range mf.GetMetric() {
 			for _, l := range metric.GetLabel() {
 				if !slices.Contains(allowed[l.GetName()], l.GetValue()) {
-					t.Errorf("%s has label %s=%q outside its closed set", mf.GetName(), l.GetName(), l.GetValue())
+					t.Errorf("%s label %s = %q; want one of %q", mf.GetName(), l.GetName(), l.GetValue(), allowed[l.GetName()])
 				}
 			}
 		}
@@ -557,7 +559,7 @@ func TestGolden(t *testing.T) {
 	}
 	t.Cleanup(func() { f.Close() })
 	if err := testutil.GatherAndCompare(reg, f, names...); err != nil {
-		t.Errorf("metrics differ from %s (rerun with -update if the change is intended):\n%v", golden, err)
+		t.Errorf("gathered metrics differ from %s; want equal (rerun with -update if the change is intended):\n%v", golden, err)
 	}
 	// The golden file must name every family we export, not a subset.
 	raw, err := os.ReadFile(golden)
@@ -566,7 +568,7 @@ func TestGolden(t *testing.T) {
 	}
 	for _, n := range names {
 		if !strings.Contains(string(raw), "# TYPE "+n+" ") {
-			t.Errorf("%s missing from %s", n, golden)
+			t.Errorf("%s has no # TYPE line for %s; want one", golden, n)
 		}
 	}
 }

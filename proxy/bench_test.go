@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
@@ -195,16 +195,10 @@ func BenchmarkHandlerCold(b *testing.B) {
 }
 
 // BenchmarkHandlerLoopback forwards over a real loopback connection with
-// the tuned transport to an httptest Hasura, in parallel.
+// the tuned transport to internal/fake's Hasura (keeping no records), in
+// parallel.
 func BenchmarkHandlerLoopback(b *testing.B) {
-	answer := []byte(benchAnswer)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
-		_, _ = w.Write(answer)
-	}))
-	b.Cleanup(up.Close)
+	up := fake.StartHasura(b, fake.WithBody(benchAnswer), fake.WithRecordLimit(0))
 	h, mint := benchHandler(b, 10000, up.URL, nil)
 	tok := mint()
 	b.ReportAllocs()

@@ -18,7 +18,10 @@
 // same body with the original status on /v1alpha1/graphql, and
 // {"error","path","code"} elsewhere.
 //
-// OPTIONS requests and GET/HEAD /healthz, /hasura/healthz and /v1/version
+// Every answer carries the CORS headers of Options.CORS (cors.go), and the
+// proxy answers CORS preflights itself.
+//
+// Other OPTIONS requests and GET/HEAD /healthz, /hasura/healthz and /v1/version
 // pass without a token, and without the admin secret.
 package proxy
 
@@ -33,6 +36,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -69,6 +73,10 @@ type Config struct {
 	ForwardAuthorization bool `yaml:"forward_authorization"`
 	// ForwardCookie keeps the client's Cookie header. Default true.
 	ForwardCookie bool `yaml:"forward_cookie"`
+	// AllowedPaths are the paths forwarded for a client without the admin
+	// secret (exact paths, and "prefix/" entries); see AllowList. Default
+	// DefaultAllowedPaths.
+	AllowedPaths []string `yaml:"allowed_paths"`
 }
 
 // DefaultConfig returns the upstream defaults a config file overrides.
@@ -81,6 +89,7 @@ func DefaultConfig() Config {
 		MaxIdleConnsPerHost:   256,
 		ForwardAuthorization:  true,
 		ForwardCookie:         true,
+		AllowedPaths:          DefaultAllowedPaths(),
 	}
 }
 
@@ -108,6 +117,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxIdleConnsPerHost < 1 {
 		errs = append(errs, errors.New("upstream.max_idle_conns_per_host: must be at least 1"))
+	}
+	if _, err := ParseAllowList("upstream.allowed_paths", c.AllowedPaths); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -149,6 +161,22 @@ type Options struct {
 	// WebSocket configures GraphQL over WebSocket (ws.go); zero fields
 	// take DefaultWebSocketConfig's values.
 	WebSocket WebSocketConfig
+	// CORS is the cross-origin policy of every answer (cors.go); nil sends
+	// no CORS headers and forwards OPTIONS to Hasura.
+	CORS *CORS
+	// TrustedProxies says whose X-Forwarded-For names the client IP for
+	// per-client limits (server.trusted_proxies). The zero value trusts
+	// nobody: the client is the TCP peer.
+	TrustedProxies TrustedProxies
+	// AdminThrottle limits wrong admin secrets per client
+	// (server.admin_secret_throttle); the zero value means
+	// DefaultAdminThrottleConfig.
+	AdminThrottle AdminThrottleConfig
+	// Revocations, when not nil, is asked again once a WebSocket is
+	// registered for CloseSessions (wsrevoke.go).
+	Revocations auth.Revocations
+	// Limits, when not nil, enforces API limits (limits.go).
+	Limits Limits
 }
 
 // Handler authenticates and forwards requests to Hasura. It is safe for
@@ -165,6 +193,10 @@ type Handler struct {
 	serveWebSocket func(w http.ResponseWriter, r *http.Request, x *exchange)
 	// websockets tracks the open sockets for CloseWebSockets (ws.go).
 	websockets *wsProxy
+	// allow is upstream.allowed_paths (allowlist.go).
+	allow AllowList
+	// throttle counts wrong admin secrets per client (adminthrottle.go).
+	throttle *adminThrottle
 }
 
 // New builds a Handler. The upstream configuration must be valid.
@@ -179,6 +211,13 @@ func New(o Options) (*Handler, error) {
 		return nil, errors.New("proxy: MaxBodyBytes must be positive")
 	}
 	target, _ := url.Parse(o.Upstream.URL)
+	allow, _ := ParseAllowList("upstream.allowed_paths", o.Upstream.AllowedPaths)
+	if o.AdminThrottle == (AdminThrottleConfig{}) {
+		o.AdminThrottle = DefaultAdminThrottleConfig()
+	}
+	if err := o.AdminThrottle.Validate(); err != nil {
+		return nil, err
+	}
 	log := o.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -190,7 +229,10 @@ func New(o Options) (*Handler, error) {
 		httpMode: o.ErrorStatus == "http",
 		log:      log,
 		metrics:  o.Metrics,
+		allow:    allow,
+		throttle: newAdminThrottle(o.AdminThrottle, o.Now),
 	}
+	h.opts.Auth = &throttledAuth{next: o.Auth, throttle: h.throttle, h: h}
 	tr := o.Transport
 	if tr == nil {
 		tr = NewTransport(o.Upstream)
@@ -241,6 +283,9 @@ type exchange struct {
 	session  *auth.Session
 	authErr  *auth.Error
 	upErr    string
+	// clientIP is set for requests that may present an admin secret, for
+	// the admin-secret throttle (adminthrottle.go).
+	clientIP netip.Addr
 	// bodyFailed is set when reading the client's body failed:
 	// bodyTimedOut, or bodyMalformed for anything else (a broken chunked
 	// encoding, a connection cut mid-body).
@@ -282,6 +327,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ep, fam := endpoint(r.URL.Path)
 	x := &exchange{ResponseWriter: w, rid: requestID(r.Header.Get("X-Request-Id")), endpoint: ep, fam: fam}
 	w.Header().Set("X-Request-Id", x.rid)
+	closeIfChunked(w, r)
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
 	defer func() {
 		d := time.Since(start)
@@ -296,11 +342,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.accessLog(r, x, status, d)
 	}()
+	// Browsers apply no CORS to WebSocket handshakes (the Origin check in
+	// ws.go is what protects them), so upgrades get no CORS headers.
+	if !isWebSocketUpgrade(r) && h.opts.CORS.apply(w.Header(), r) {
+		preflight(x, r)
+		return
+	}
 
 	if h.opts.WebhookPath != "" && r.URL.Path == h.opts.WebhookPath && r.URL.RawPath == "" {
 		x.endpoint = metrics.EndpointWebhook
 		h.serveWebhook(x, r)
 		return
+	}
+	adminAttempt := presentsAdminSecret(r.Header)
+	if adminAttempt || isWebSocketUpgrade(r) {
+		x.clientIP = h.opts.TrustedProxies.ClientIP(r)
 	}
 	if isWebSocketUpgrade(r) {
 		if h.serveWebSocket == nil {
@@ -320,7 +376,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &bodyReader{ReadCloser: http.MaxBytesReader(x, r.Body, h.opts.MaxBodyBytes), x: x}
 	}
-	if unauthenticated(r) {
+	allowed, why := h.allow.Allows(r)
+	if !allowed && !adminAttempt && !adminPreflight(r) {
+		// Before any token work: nothing outside the allow-list reaches
+		// Hasura for a client without the admin secret.
+		h.notAllowed(x, why)
+		return
+	}
+	if unauthenticated(r) && (allowed || r.Method == http.MethodOptions) {
 		// Forwarded stripped of every x-hasura-* header and without the
 		// admin secret: Hasura answers these without authentication.
 		h.rp.ServeHTTP(x, r)
@@ -336,7 +399,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAuthError(x, fam, ae, h.httpMode)
 		return
 	}
+	if !allowed && s.Result != auth.ResultAdmin {
+		h.notAllowed(x, why)
+		return
+	}
 	x.session = s
+	if h.opts.Limits != nil {
+		admitted, release := h.admitLimits(x, r)
+		if admitted == nil {
+			return
+		}
+		defer release()
+		r = admitted
+	}
 	h.rp.ServeHTTP(x, r)
 }
 
@@ -550,11 +625,14 @@ func SetSessionHeaders(h http.Header, secret []string, s *auth.Session) {
 	h["X-Hasura-Role"] = vals[len(s.Vars):]
 }
 
-// modifyResponse drops Hasura's X-Request-Id: ServeHTTP already set the
-// proxy's, and ReverseProxy adds upstream headers to it rather than
-// replacing them.
+// modifyResponse drops Hasura's X-Request-Id and, under a CORS policy, its
+// CORS headers: ServeHTTP already set the proxy's, and ReverseProxy adds
+// upstream headers to them rather than replacing them.
 func (h *Handler) modifyResponse(resp *http.Response) error {
 	delete(resp.Header, "X-Request-Id")
+	if h.opts.CORS != nil {
+		stripUpstreamCORS(resp.Header)
+	}
 	return nil
 }
 
@@ -677,6 +755,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		h.metrics.UpstreamError(metrics.UpstreamCanceled)
 		x.upErr = "client body malformed or cut off"
 		writeJSONError(x, http.StatusBadRequest, errorBody(x.fam, "bad-request", "the request body could not be read"))
+	case h.timeLimitError(x, r):
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads an answer.
 		h.metrics.UpstreamError(metrics.UpstreamCanceled)

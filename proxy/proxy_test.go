@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
@@ -28,51 +28,44 @@ const (
 	pxIssuer = "https://clerk.proxy.test"
 )
 
-// recorder is a stand-in Hasura that records what reached it.
+// recorder is the stand-in Hasura of these tests (internal/fake's): it
+// records every request, /healthz included, and answers
+// {"data":{"ok":true}} with an X-Request-Id of its own, which the proxy
+// must replace.
 type recorder struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []*http.Request
-	// handler, when set, answers instead of the default echo.
+	*fake.Hasura
+	// handler, when set, answers instead of the stand-in (after it
+	// recorded the request).
 	handler http.HandlerFunc
 }
 
 func newRecorder(t *testing.T) *recorder {
 	t.Helper()
 	rec := &recorder{}
-	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		rec.mu.Lock()
-		rec.reqs = append(rec.reqs, r.Clone(context.Background()))
-		h := rec.handler
-		rec.mu.Unlock()
-		if h != nil {
-			h(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Request-Id", "hasura-own-id")
-		_, _ = io.WriteString(w, `{"data":{"ok":true}}`)
-	}))
-	t.Cleanup(rec.Close)
+	rec.Hasura = fake.StartHasura(t,
+		fake.RecordHealthz(),
+		fake.WithBody(`{"data":{"ok":true}}`),
+		fake.WithHeader("X-Request-Id", "hasura-own-id"),
+		fake.WithResponder(func(w http.ResponseWriter, r *http.Request) bool {
+			if rec.handler == nil {
+				return false
+			}
+			rec.handler(w, r)
+			return true
+		}))
 	return rec
 }
 
-func (rec *recorder) last(t *testing.T) *http.Request {
+func (rec *recorder) last(t *testing.T) fake.Request {
 	t.Helper()
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.reqs) == 0 {
+	r, ok := rec.Last()
+	if !ok {
 		t.Fatal("nothing reached Hasura")
 	}
-	return rec.reqs[len(rec.reqs)-1]
+	return r
 }
 
-func (rec *recorder) count() int {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return len(rec.reqs)
-}
+func (rec *recorder) count() int { return rec.Count() }
 
 type fixture struct {
 	up    *recorder
@@ -102,7 +95,8 @@ func newFixture(t *testing.T, opts ...fixtureOpt) *fixture {
 	for _, f := range opts {
 		f(&ac, &o)
 	}
-	a, err := auth.New(auth.Options{Config: ac, AdminSecret: pxAdmin, Logger: zaptest.NewLogger(t), Metrics: m})
+	a, err := auth.New(auth.Options{Config: ac, AdminSecret: pxAdmin, Logger: zaptest.NewLogger(t), Metrics: m,
+		Revocations: o.Revocations})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +147,7 @@ func (f *fixture) do(t *testing.T, method, path string, h http.Header, body stri
 }
 
 // hasuraHeaders returns every x-hasura-* header Hasura received, lower-cased.
-func hasuraHeaders(r *http.Request) map[string][]string {
+func hasuraHeaders(r fake.Request) map[string][]string {
 	out := map[string][]string{}
 	for k, vs := range r.Header {
 		if isHasuraHeader(k) {
@@ -279,7 +273,8 @@ func TestErrorShapes(t *testing.T) {
 		}, hasura: want{401, badAdminPlain, ""}, httpMode: want{403, badAdminPlain, ""}},
 	}
 	for _, mode := range []string{"hasura", "http"} {
-		f := newFixture(t, func(_ *auth.Config, o *Options) { o.ErrorStatus = mode })
+		// Every path, so the shape of each family is reached.
+		f := newFixture(t, func(_ *auth.Config, o *Options) { o.ErrorStatus = mode; o.Upstream.AllowedPaths = []string{"/"} })
 		for _, tt := range tests {
 			t.Run(mode+"/"+tt.name, func(t *testing.T) {
 				w := tt.hasura
@@ -418,16 +413,9 @@ func TestUpstreamFailures(t *testing.T) {
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {
-		release := make(chan struct{})
 		f := newFixture(t, func(_ *auth.Config, o *Options) { o.Upstream.ResponseHeaderTimeout = 100 * time.Millisecond })
-		f.up.handler = func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}
-		defer close(release)
-		resp := f.do(t, http.MethodPost, "/v1/metadata", http.Header{"Authorization": {"Bearer " + f.token(goodClaims())}}, "{}")
+		f.up.SetMode(fake.Hang)
+		resp := f.do(t, http.MethodPost, "/api/rest/slow", http.Header{"Authorization": {"Bearer " + f.token(goodClaims())}}, "{}")
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != 504 || !jsonEqual(t, body, []byte(`{"error":"Hasura did not answer in time","path":"$","code":"unexpected"}`)) {
 			t.Errorf("%d %s", resp.StatusCode, body)

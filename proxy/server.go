@@ -36,20 +36,44 @@ type ServerConfig struct {
 	// WebhookPath serves Hasura's auth-webhook protocol on the client
 	// listener when set (off by default).
 	WebhookPath string `yaml:"webhook_path"`
+	// CORSDomain is Hasura's HASURA_GRAPHQL_CORS_DOMAIN (which overrides
+	// it): "*" (the default) or a comma-separated list of origins such as
+	// "https://app.example.com, https://*.example.com, http://localhost:3000".
+	// See CORS.
+	CORSDomain string `yaml:"cors_domain"`
+	// CORSDisabled is Hasura's HASURA_GRAPHQL_DISABLE_CORS: no CORS headers
+	// at all, and OPTIONS requests are forwarded to Hasura.
+	CORSDisabled bool `yaml:"cors_disabled"`
+	// TrustedProxies lists the peers (CIDRs or addresses) whose
+	// X-Forwarded-For may name the client IP that per-client limits use.
+	// Empty (the default): the client is always the TCP peer.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AdminSecretThrottle limits wrong admin secrets per client IP
+	// (adminthrottle.go).
+	AdminSecretThrottle AdminThrottleConfig `yaml:"admin_secret_throttle"`
+}
+
+// Trusted returns the parsed TrustedProxies. Validate reports a bad entry;
+// on a config that passed it, this never fails.
+func (c *ServerConfig) Trusted() TrustedProxies {
+	t, _ := ParseTrustedProxies("server.trusted_proxies", c.TrustedProxies)
+	return t
 }
 
 // DefaultServerConfig returns the server defaults a config file overrides.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
-		Listen:            ":8000",
-		OpsListen:         ":9090",
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      120 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ShutdownGrace:     20 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		MaxBodyBytes:      10 << 20,
+		Listen:              ":8000",
+		OpsListen:           ":9090",
+		ReadHeaderTimeout:   10 * time.Second,
+		ReadTimeout:         60 * time.Second,
+		WriteTimeout:        120 * time.Second,
+		IdleTimeout:         120 * time.Second,
+		ShutdownGrace:       20 * time.Second,
+		MaxHeaderBytes:      64 << 10,
+		MaxBodyBytes:        10 << 20,
+		CORSDomain:          corsDefaultDomain,
+		AdminSecretThrottle: DefaultAdminThrottleConfig(),
 	}
 }
 
@@ -86,16 +110,33 @@ func (c *ServerConfig) Validate() error {
 	if c.MaxBodyBytes < 1024 {
 		add("max_body_bytes", "must be at least 1024")
 	}
+	if _, err := ParseTrustedProxies("server.trusted_proxies", c.TrustedProxies); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.AdminSecretThrottle.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if p := c.WebhookPath; p != "" {
 		switch {
 		case !strings.HasPrefix(p, "/"):
 			add("webhook_path", "must start with /")
-		case strings.HasPrefix(p, "/v1") || strings.HasPrefix(p, "/v2") || strings.HasPrefix(p, "/api/") ||
-			strings.HasPrefix(p, "/hasura") || p == "/healthz" || strings.HasPrefix(p, "/console"):
+		case ShadowsHasura(p):
 			add("webhook_path", "must not shadow a Hasura path")
 		}
 	}
+	if _, err := ParseCORS(c.CORSDomain, c.CORSDisabled); err != nil {
+		add("cors_domain", err.Error())
+	}
 	return errors.Join(errs...)
+}
+
+// CORS returns the parsed policy of a validated configuration.
+func (c *ServerConfig) CORS() *CORS {
+	p, err := ParseCORS(c.CORSDomain, c.CORSDisabled)
+	if err != nil {
+		return nil
+	}
+	return p
 }
 
 // NewServer returns the client-facing http.Server with every timeout set

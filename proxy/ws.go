@@ -27,12 +27,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
@@ -66,13 +66,40 @@ type WebSocketConfig struct {
 	// ReadCookie reads the Cookie header of the upgrade request for
 	// authentication, like HASURA_GRAPHQL_WS_READ_COOKIE; off by default, as
 	// in Hasura, because any web page can open a socket that carries the
-	// user's cookies. Requires AllowedOrigins.
+	// user's cookies. Requires AllowedOrigins or a server.cors_domain list,
+	// which then stands in for AllowedOrigins (CheckReadCookie).
 	ReadCookie bool `yaml:"read_cookie"`
 	// AllowedOrigins, when not empty, refuses upgrades whose Origin header is
 	// not in the list (exact "scheme://host[:port]", case-insensitive) with
 	// Hasura's 400 access-denied. Requests without Origin (non-browser
 	// clients) are not affected. Empty allows every origin.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// TypePrefixBytes is how much of a client message after connection_init
+	// the proxy holds while its top-level "type" is unknown. A message that
+	// ends within it is relayed whole; a longer one is streamed to Hasura as
+	// it arrives, so a socket holds at most this much of a message however
+	// large it is. A value above MaxMessageBytes acts as MaxMessageBytes.
+	// Default 64 KiB.
+	TypePrefixBytes int64 `yaml:"type_prefix_bytes"`
+	// MessageTimeout bounds receiving one client message after
+	// connection_init, from its first frame to its last; a message not
+	// finished in time closes the socket with 4408. An idle socket has no
+	// deadline (legacy clients send nothing while they listen). Default 30s.
+	MessageTimeout time.Duration `yaml:"message_timeout"`
+	// BufferBudgetBytes caps the bytes the whole process holds for client
+	// messages that have not arrived whole (before connection_init, and the
+	// prefixes and stream buffers after it). A read the budget cannot cover
+	// closes its socket with 1013 (try again later). Default 32 MiB.
+	BufferBudgetBytes int64 `yaml:"buffer_budget_bytes"`
+	// MaxPendingPerIP caps the sockets one client IP (IPv6: its /64) may
+	// hold open before their connection_init is done; further upgrades from
+	// it get 503. Default 64.
+	MaxPendingPerIP int `yaml:"max_pending_per_ip"`
+	// MaxConnectionsPerUser caps the open sockets of one user (the token's
+	// sub, per JWT secret); a socket over it is closed with 4429 after its
+	// connection_init. The admin secret and the unauthorized role are not
+	// capped per user. Default 100.
+	MaxConnectionsPerUser int `yaml:"max_connections_per_user"`
 }
 
 // DefaultWebSocketConfig returns the defaults a config file overrides.
@@ -83,6 +110,12 @@ func DefaultWebSocketConfig() WebSocketConfig {
 		InitTimeout:      10 * time.Second,
 		WriteTimeout:     10 * time.Second,
 		HandshakeTimeout: 10 * time.Second,
+
+		TypePrefixBytes:       64 << 10,
+		MessageTimeout:        30 * time.Second,
+		BufferBudgetBytes:     32 << 20,
+		MaxPendingPerIP:       64,
+		MaxConnectionsPerUser: 100,
 	}
 }
 
@@ -104,6 +137,7 @@ func (c WebSocketConfig) withDefaults() WebSocketConfig {
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = d.HandshakeTimeout
 	}
+	c.limitDefaults(d)
 	return c
 }
 
@@ -126,6 +160,7 @@ func (c *WebSocketConfig) Validate() error {
 		{"init_timeout", c.InitTimeout},
 		{"write_timeout", c.WriteTimeout},
 		{"handshake_timeout", c.HandshakeTimeout},
+		{"message_timeout", c.MessageTimeout},
 	} {
 		if d.v <= 0 {
 			add(d.name, "must be positive")
@@ -136,9 +171,7 @@ func (c *WebSocketConfig) Validate() error {
 			add(fmt.Sprintf("allowed_origins[%d]", i), "must be an origin such as https://app.example.com (scheme, host and optional port only), not %q", o)
 		}
 	}
-	if c.ReadCookie && len(c.AllowedOrigins) == 0 {
-		add("read_cookie", "requires websocket.allowed_origins: without an Origin check any web page could open a socket authenticated by the user's cookies")
-	}
+	errs = append(errs, c.validateLimits()...)
 	return errors.Join(errs...)
 }
 
@@ -196,8 +229,6 @@ const (
 	// upstreamWriteBuffer is the size of the pooled write buffers of Hasura's
 	// socket; idle sockets hold none.
 	upstreamWriteBuffer = 16 << 10
-	// relayBuffer is the pooled buffer client messages are read through.
-	relayBuffer = 4 << 10
 )
 
 // wsProxy serves WebSocket upgrades for a Handler. It is safe for concurrent
@@ -211,17 +242,20 @@ type wsProxy struct {
 	upgrader websocket.Upgrader
 	dialer   websocket.Dialer
 	base     url.URL // Hasura's ws:// or wss:// URL, without path
-	bufs     sync.Pool
+	budget   *wsBudget
+	limits   *wsLimits
 
 	mu      sync.Mutex
 	conns   map[*wsConn]struct{}
 	closing bool
 	wg      sync.WaitGroup
+	// sessions finds the sockets of a revoked session (wsrevoke.go).
+	sessions wsSessions
 }
 
 func newWebSocketProxy(h *Handler, cfg WebSocketConfig) (*wsProxy, error) {
 	cfg = cfg.withDefaults()
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), CheckReadCookie(cfg, h.opts.CORS)); err != nil {
 		return nil, err
 	}
 	p := &wsProxy{
@@ -231,6 +265,8 @@ func newWebSocketProxy(h *Handler, cfg WebSocketConfig) (*wsProxy, error) {
 		metrics: h.metrics,
 		conns:   make(map[*wsConn]struct{}),
 		base:    *h.target,
+		budget:  newWSBudget(cfg.BufferBudgetBytes, h.metrics),
+		limits:  newWSLimits(cfg),
 	}
 	p.base.Path, p.base.RawPath = "", ""
 	if p.base.Scheme == "https" {
@@ -245,7 +281,6 @@ func newWebSocketProxy(h *Handler, cfg WebSocketConfig) (*wsProxy, error) {
 			p.origins[n] = true
 		}
 	}
-	p.bufs.New = func() any { b := make([]byte, relayBuffer); return &b }
 	p.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.WriteTimeout,
 		// Zero buffer sizes and no pool: the socket reuses the 4 KiB read
@@ -340,6 +375,7 @@ func (p *wsProxy) register(c *wsConn) error {
 }
 
 func (p *wsProxy) unregister(c *wsConn) {
+	p.untrack(c)
 	p.mu.Lock()
 	delete(p.conns, c)
 	p.mu.Unlock()
@@ -392,6 +428,13 @@ func (p *wsProxy) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 				return
 			}
 		}
+	} else if p.cfg.ReadCookie {
+		// CheckReadCookie made sure the CORS policy is an origin list.
+		if o := r.Header.Get("Origin"); o != "" && !p.h.opts.CORS.Allows(o) {
+			x.upErr = "origin not allowed"
+			writeJSONError(w, http.StatusBadRequest, wsErrorBody(auth.CodeAccessDenied, "received origin header does not match configured CORS domains"))
+			return
+		}
 	}
 	proto, echo := chooseSubprotocol(r.Header)
 	ctx, cancel := context.WithCancel(r.Context())
@@ -413,6 +456,10 @@ func (p *wsProxy) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 		return
 	}
 	defer p.unregister(c)
+	if !p.admitPending(w, r, c) {
+		return
+	}
+	defer c.releaseLimits()
 
 	respHeader := http.Header{"X-Request-Id": {x.rid}}
 	if echo {
@@ -501,6 +548,14 @@ type wsConn struct {
 	// unusable). Handler goroutine only.
 	cliReadDone bool
 	scan        typeScanner // client message scanner (handler goroutine only)
+	// pendingIP holds a max_pending_per_ip slot while pending; userKey a
+	// max_connections_per_user slot when set. Handler goroutine only.
+	pendingIP netip.Addr
+	pending   bool
+	userKey   string
+
+	// upgrade is the upgrade request, for API limits (limits.go).
+	upgrade *http.Request
 
 	// cliWrite serializes data messages to the client: the Hasura -> client
 	// relay holds it for each message; stop takes it to send the legacy
@@ -623,6 +678,7 @@ func (c *wsConn) run(r *http.Request, cli *websocket.Conn) {
 	// The init deadline is set before the conn is published, so the
 	// deadline of a later stop always overrides it.
 	_ = cli.NetConn().SetReadDeadline(time.Now().Add(c.p.cfg.InitTimeout))
+	c.upgrade = r
 	c.mu.Lock()
 	c.cli = cli
 	c.mu.Unlock()
@@ -630,7 +686,8 @@ func (c *wsConn) run(r *http.Request, cli *websocket.Conn) {
 
 	if !c.stopped() {
 		if s, authHeaders := c.awaitInit(r); s != nil {
-			if c.connectUpstream(r, s, authHeaders) {
+			c.donePending()
+			if c.admitUser(s) && c.connectUpstream(r, s, authHeaders) {
 				c.relay()
 			}
 		}
@@ -642,13 +699,14 @@ func (c *wsConn) run(r *http.Request, cli *websocket.Conn) {
 // it. It returns the session, or nil after recording a cause.
 func (c *wsConn) awaitInit(r *http.Request) (*auth.Session, http.Header) {
 	for {
-		_, data, err := c.cli.ReadMessage()
+		data, release, err := c.readInitMessage()
 		if err != nil {
 			c.cliReadDone = true
 			c.stop(c.initReadCause(err))
 			return nil, nil
 		}
 		msg, perr := parseClientMessage(data)
+		release()
 		if perr != nil {
 			if !c.invalidMessage(perr) {
 				return nil, nil
@@ -673,7 +731,7 @@ func (c *wsConn) awaitInit(r *http.Request) (*auth.Session, http.Header) {
 		case "pong":
 		case "subscribe":
 			if c.proto == protoTransportWS {
-				c.stop(wsCause{metric: metrics.CloseProtocolError, clientCode: closeUnauthorized, clientText: "Unauthorized",
+				c.stop(wsCause{metric: metrics.CloseProtocolError, clientCode: closeUnauthorized, clientText: hasuraCloseReason(closeUnauthorized, "Unauthorized"),
 					logCode: closeUnauthorized, logErr: "subscribe before connection_init"})
 				return nil, nil
 			}
@@ -725,8 +783,9 @@ func (c *wsConn) awaitInit(r *http.Request) (*auth.Session, http.Header) {
 // sends connection_error and carries on. It reports whether to carry on.
 func (c *wsConn) invalidMessage(err error) bool {
 	if c.proto == protoTransportWS {
-		c.stop(wsCause{metric: metrics.CloseProtocolError, clientCode: closeBadRequest, clientText: "Invalid message received",
-			logCode: closeBadRequest, logErr: "invalid message before connection_init"})
+		c.stop(wsCause{metric: metrics.CloseProtocolError, clientCode: closeBadRequest,
+			clientText: hasuraCloseReason(closeBadRequest, "Parsing client message failed: parsing ClientMessage failed: "+err.Error()),
+			logCode:    closeBadRequest, logErr: "invalid message before connection_init"})
 		return false
 	}
 	return c.writeClient(connectionErrorMessage("parsing ClientMessage failed: " + err.Error()))
@@ -752,10 +811,13 @@ func (c *wsConn) writeClient(msg []byte) bool {
 // initReadCause explains a failed read before init: the init timeout, a
 // stop (the cause is already recorded), or the client.
 func (c *wsConn) initReadCause(err error) wsCause {
+	if errors.Is(err, errBudget) {
+		return c.budgetCause()
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() && !c.stopped() {
 		return wsCause{metric: metrics.CloseInitTimeout, clientCode: closeInitTimeout,
-			clientText: "Connection initialisation timeout", logCode: closeInitTimeout, logErr: "no connection_init in time"}
+			clientText: hasuraCloseReason(closeInitTimeout, "Connection initialisation timeout"), logCode: closeInitTimeout, logErr: "no connection_init in time"}
 	}
 	return c.clientReadCause(err)
 }
@@ -805,16 +867,19 @@ func (c *wsConn) authenticate(r *http.Request, payload []headerField) (*auth.Ses
 		}
 		c.x.authErr = ae
 		if c.proto == protoTransportWS {
-			c.stop(wsCause{metric: metrics.CloseInitFailed, clientCode: closeForbidden, clientText: "Forbidden",
+			c.stop(wsCause{metric: metrics.CloseInitFailed, clientCode: closeForbidden, clientText: hasuraCloseReason(closeForbidden, "Forbidden"),
 				logCode: closeForbidden})
 		} else {
 			c.stop(wsCause{metric: metrics.CloseInitFailed, clientMsg: connectionErrorMessage(ae.Message),
-				clientCode: closeBadRequest, clientText: truncateReason("4400: Connection initialization failed: " + ae.Message),
+				clientCode: closeBadRequest, clientText: hasuraCloseReason(closeBadRequest, "Connection initialization failed: "+ae.Message),
 				logCode: closeBadRequest})
 		}
 		return nil, nil
 	}
 	c.x.session = s
+	if !c.p.track(c, s) {
+		return nil, nil
+	}
 	if !s.Exp.IsZero() {
 		// Hasura's expiry timer ignores allowed_skew: a token accepted
 		// within the skew but already past exp is closed at once.
@@ -989,7 +1054,10 @@ func (c *wsConn) relay() {
 		if c.stopped() {
 			continue // NextReader drops the unread message
 		}
-		if cause := c.relayClientMessage(mt, r); cause != nil {
+		c.messageDeadline(true)
+		cause := c.relayClientMessage(c.up, mt, r)
+		c.messageDeadline(false)
+		if cause != nil {
 			c.stop(*cause)
 		}
 	}
@@ -1059,105 +1127,18 @@ func (c *wsConn) relayUpstreamMessage(mt int, r io.Reader, er *errReader) *wsCau
 	return nil
 }
 
-// relayClientMessage relays one client message to Hasura. Every message is
-// scanned for its top-level "type": a connection_init is never relayed
-// (graphql-transport-ws closes 4429, the legacy protocol ignores it). The
-// message is held only until its type is known, then streamed; a message
-// whose type comes after a large payload is held whole (it cannot exceed
-// websocket.max_message_bytes). A second top-level "type" found while
-// streaming aborts the message before its final frame, so Hasura never
-// processes it, and closes the connection.
-func (c *wsConn) relayClientMessage(mt int, r io.Reader) *wsCause {
-	sc := &c.scan
-	sc.reset()
-	bp := c.p.bufs.Get().(*[]byte)
-	defer c.p.bufs.Put(bp)
-	buf := *bp
-	n := 0
-	var w io.WriteCloser
-	for {
-		if w == nil && n == len(buf) {
-			buf = append(buf, make([]byte, len(buf))...)
-		}
-		chunk := buf[n:]
-		if w != nil {
-			chunk = buf
-		}
-		m, err := r.Read(chunk)
-		if m > 0 {
-			sc.feed(chunk[:m])
-			if w == nil {
-				n += m
-			} else {
-				if sc.nTypes > 1 {
-					return c.duplicateTypeCause()
-				}
-				if _, werr := w.Write(chunk[:m]); werr != nil {
-					return ptr(c.upstreamWriteCause(werr))
-				}
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return ptr(c.clientReadCause(err))
-		}
-		if w == nil && sc.first == typeInit {
-			// Decided early: never relayed, whatever follows.
-			if c.proto == protoTransportWS {
-				return tooManyInits()
-			}
-			if _, err := io.Copy(io.Discard, r); err != nil {
-				return ptr(c.clientReadCause(err))
-			}
-			return nil
-		}
-		if w == nil && sc.first == typeOther && sc.nTypes == 1 {
-			_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
-			var werr error
-			if w, werr = c.up.NextWriter(mt); werr != nil {
-				return ptr(c.upstreamWriteCause(werr))
-			}
-			if _, werr = w.Write(buf[:n]); werr != nil {
-				return ptr(c.upstreamWriteCause(werr))
-			}
-		}
-	}
-	if sc.nTypes > 1 {
-		return c.duplicateTypeCause()
-	}
-	if w != nil {
-		if err := w.Close(); err != nil {
-			return ptr(c.upstreamWriteCause(err))
-		}
-		return nil
-	}
-	if sc.first == typeInit {
-		if c.proto == protoTransportWS {
-			return tooManyInits()
-		}
-		return nil
-	}
-	_ = c.up.SetWriteDeadline(time.Now().Add(c.p.cfg.WriteTimeout))
-	if err := c.up.WriteMessage(mt, buf[:n]); err != nil {
-		return ptr(c.upstreamWriteCause(err))
-	}
-	return nil
-}
-
 func ptr(c wsCause) *wsCause { return &c }
 
 func tooManyInits() *wsCause {
 	return &wsCause{metric: metrics.CloseProtocolError, clientCode: closeTooManyInitsCode,
-		clientText: "Too many initialisation requests", upCode: websocket.CloseNormalClosure,
+		clientText: hasuraCloseReason(closeTooManyInitsCode, "Too many requests"), upCode: websocket.CloseNormalClosure,
 		logCode: closeTooManyInitsCode, logErr: "second connection_init"}
 }
 
 func (c *wsConn) duplicateTypeCause() *wsCause {
 	return &wsCause{metric: metrics.CloseProtocolError, clientCode: closeBadRequest,
-		clientText: "Invalid message received", upCode: websocket.CloseNormalClosure,
-		logCode: closeBadRequest, logErr: `message with more than one "type"`}
+		clientText: hasuraCloseReason(closeBadRequest, `Parsing client message failed: parsing ClientMessage failed: message with more than one "type"`),
+		upCode:     websocket.CloseNormalClosure, logCode: closeBadRequest, logErr: `message with more than one "type"`}
 }
 
 // clientReadCause explains a failed read from the client.
@@ -1248,18 +1229,4 @@ func (c *wsConn) finish() {
 	if c.up != nil {
 		_ = c.up.NetConn().Close()
 	}
-}
-
-// truncateReason cuts a close reason to the 123 bytes a close frame holds,
-// on a UTF-8 boundary.
-func truncateReason(s string) string {
-	const max = 123
-	if len(s) <= max {
-		return s
-	}
-	i := max
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i]
 }

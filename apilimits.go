@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/limits"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/store"
+)
+
+// newLimits builds the API limits of cfg: nil when nothing is configured,
+// counters in Redis when redis.url is set. run sends the checks to Redis
+// until its context is done; close releases the Redis client.
+func newLimits(cfg *fileConfig, log *zap.Logger, reg prometheus.Registerer) (l proxy.Limits, run func(context.Context), close func(), err error) {
+	o := limits.Options{
+		Config:         cfg.APILimits,
+		Introspection:  cfg.Introspection,
+		Store:          cfg.Redis,
+		TrustedProxies: cfg.Server.Trusted(),
+		Logger:         log.Named("limits"),
+	}
+	probe := limits.New(o)
+	if !probe.Enabled() {
+		return nil, func(context.Context) {}, func() {}, nil
+	}
+	o.Metrics = metrics.NewLimits(reg, cfg.APILimits.Roles(cfg.Introspection))
+	close = func() {}
+	if cfg.Redis.Enabled() && cfg.APILimits.RateLimit != nil && !cfg.APILimits.Disabled {
+		client, err := store.NewClient(cfg.Redis)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		o.Redis = client
+		close = func() { _ = client.Close() }
+	}
+	lim := limits.New(o)
+	return lim, lim.Run, close, nil
+}
+
+// describeLimits is what `verify` prints of the API limits that apply to
+// s, or "" when none are configured.
+func describeLimits(cfg *fileConfig, s *auth.Session) string {
+	l := limits.New(limits.Options{Config: cfg.APILimits, Introspection: cfg.Introspection})
+	if !l.Enabled() {
+		return ""
+	}
+	a := l.For(s)
+	if a.Exempt {
+		return "none (the admin secret is never limited)"
+	}
+	var parts []string
+	add := func(name string, v int, unit string) {
+		if v > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d%s", name, v, unit))
+		}
+	}
+	add("depth", a.DepthLimit, "")
+	add("nodes", a.NodeLimit, "")
+	add("batch", a.BatchLimit, "")
+	add("time", a.TimeLimitSeconds, "s")
+	if a.RateLimit != nil {
+		parts = append(parts, fmt.Sprintf("rate %d/min per %s", a.RateLimit.MaxReqsPerMin, a.RateLimit.UniqueParams))
+	}
+	if !a.IntrospectionAllowed {
+		parts = append(parts, "introspection disabled")
+	}
+	if len(parts) == 0 {
+		return "none for role " + s.Role
+	}
+	if cfg.APILimits.Disabled {
+		parts = append(parts, "(api_limits.disabled: true)")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// loadMetadataDir reads the limits sections from metadata_dir, when set.
+// A section given both inline and in the directory is an error: one of
+// them would be silently ignored.
+func loadMetadataDir(c *fileConfig) error {
+	if c.MetadataDir == "" {
+		return nil
+	}
+	al, ic, err := limits.LoadMetadataDir(c.MetadataDir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if al != nil {
+		if !reflect.DeepEqual(c.APILimits, limits.Config{}) {
+			errs = append(errs, fmt.Errorf("api_limits: also in metadata_dir (%s); keep one", limits.MetadataAPILimitsFile))
+		}
+		c.APILimits = *al
+	}
+	if ic != nil {
+		if len(c.Introspection.DisabledForRoles) > 0 {
+			errs = append(errs, fmt.Errorf("graphql_schema_introspection: also in metadata_dir (%s); keep one", limits.MetadataIntrospectionFile))
+		}
+		c.Introspection = *ic
+	}
+	return errors.Join(errs...)
+}
