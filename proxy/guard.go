@@ -129,14 +129,7 @@ func headerNameIs(name, want string) bool {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c == '_' {
-			c = '-'
-		}
-		if c != want[i] {
+		if foldHeaderByte(name[i]) != want[i] {
 			return false
 		}
 	}

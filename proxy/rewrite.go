@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net"
 	"net/http"
 	"net/http/httputil"
 
@@ -9,12 +8,12 @@ import (
 )
 
 // rewrite builds the upstream request: strip, then set (package comment).
+// The identity headers are identityHeaders' work; rewrite adds what only
+// HTTP needs (target, trailers, upgrade headers).
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	x, _ := pr.In.Context().Value(exchangeKey{}).(*exchange)
 	pr.SetURL(h.target)
-	setXForwarded(pr)
 	out := pr.Out.Header
-	StripHasuraHeaders(out)
 	// Request trailers are never forwarded: a declared "Trailer:
 	// X-Hasura-Role" would otherwise reach Hasura, and with it any value a
 	// body-buffering step had copied. Hasura reads no request trailers.
@@ -27,41 +26,15 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 		delete(out, "Upgrade")
 		delete(out, "Connection")
 	}
-	if !h.opts.Upstream.ForwardAuthorization {
-		delete(out, "Authorization")
+	id := identity{
+		Secret:               h.secret,
+		ForwardAuthorization: h.opts.Upstream.ForwardAuthorization,
+		ForwardCookie:        h.opts.Upstream.ForwardCookie,
 	}
-	if !h.opts.Upstream.ForwardCookie {
-		delete(out, "Cookie")
+	if x != nil {
+		id.Session, id.RequestID = x.session, x.rid
 	}
-	if x == nil {
-		return
-	}
-	out["X-Request-Id"] = []string{x.rid}
-	if x.session != nil {
-		SetSessionHeaders(out, h.secret, x.session)
-	}
-}
-
-// setXForwarded is ProxyRequest.SetXForwarded with one allocation for the
-// three values instead of one each. ReverseProxy removes the outbound
-// X-Forwarded-* headers before Rewrite runs, so there is never a prior
-// X-Forwarded-For to append to.
-func setXForwarded(pr *httputil.ProxyRequest) {
-	vals := make([]string, 3)
-	out := pr.Out.Header
-	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
-		vals[0] = ip
-		out["X-Forwarded-For"] = vals[0:1:1]
-	} else {
-		delete(out, "X-Forwarded-For")
-	}
-	vals[1] = pr.In.Host
-	out["X-Forwarded-Host"] = vals[1:2:2]
-	vals[2] = "http"
-	if pr.In.TLS != nil {
-		vals[2] = "https"
-	}
-	out["X-Forwarded-Proto"] = vals[2:3:3]
+	identityHeaders(out, pr.In, id)
 }
 
 // StripHasuraHeaders removes every header whose name, compared
@@ -80,18 +53,23 @@ func isHasuraHeader(name string) bool {
 		return false
 	}
 	for i := 0; i < len(p); i++ {
-		c := name[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c == '_' {
-			c = '-'
-		}
-		if c != p[i] {
+		if foldHeaderByte(name[i]) != p[i] {
 			return false
 		}
 	}
 	return true
+}
+
+// foldHeaderByte is how the proxy compares header names byte by byte, as
+// Hasura reads them: ASCII case-insensitively, with "_" read as "-".
+func foldHeaderByte(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		c += 'a' - 'A'
+	}
+	if c == '_' {
+		c = '-'
+	}
+	return c
 }
 
 // SetSessionHeaders sets the admin secret, the role and the session

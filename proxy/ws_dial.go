@@ -18,20 +18,12 @@ import (
 
 // upstreamHeaders are the headers of the upgrade request to Hasura: the
 // trusted session (strip-then-set: the map starts empty), the request id and
-// X-Forwarded-*. Nothing else of the client's request is sent.
+// X-Forwarded-*. Nothing else of the client's request is sent: the
+// client's Authorization and Cookie travel in the rewritten
+// connection_init instead (upstreamInit).
 func (c *wsConn) upstreamHeaders(r *http.Request, s *auth.Session) http.Header {
 	h := make(http.Header, len(s.Vars)+6)
-	SetSessionHeaders(h, c.p.h.secret, s)
-	h["X-Request-Id"] = []string{c.x.rid}
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		h["X-Forwarded-For"] = []string{ip}
-	}
-	h["X-Forwarded-Host"] = []string{r.Host}
-	if r.TLS != nil {
-		h["X-Forwarded-Proto"] = []string{"https"}
-	} else {
-		h["X-Forwarded-Proto"] = []string{"http"}
-	}
+	identityHeaders(h, r, identity{Session: s, Secret: c.p.h.secret, RequestID: c.x.rid})
 	return h
 }
 
