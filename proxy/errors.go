@@ -9,8 +9,8 @@ import (
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
-// family is how Hasura shapes and statuses errors for a path (reference
-// §3.1). It is derived from the exact request path.
+// family is how Hasura shapes and statuses errors for a path. It is
+// derived from the exact request path.
 type family int
 
 const (

@@ -1,28 +1,3 @@
-// Package proxy is the HTTP front of hasura-auth-proxy: it authenticates
-// each request with the auth package and forwards it to Hasura through
-// httputil.ReverseProxy with Hasura's admin secret and the trusted
-// x-hasura-* session headers.
-//
-// The forwarding contract, in order:
-//
-//  1. Every header whose name starts with "x-hasura-" (any case, "_" counted
-//     as "-", every value) is removed from the request.
-//  2. X-Hasura-Admin-Secret, X-Hasura-Role (never empty) and one lower-case
-//     header per session variable are set from the verified session.
-//  3. A last check in the transport refuses to send any request that carries
-//     the admin secret without exactly one non-empty X-Hasura-Role equal to
-//     the role the proxy chose.
-//
-// Refusals are answered exactly as Hasura's JWT mode answers them: the
-// GraphQL error shape with HTTP 200 on /v1/graphql and /v1beta1/relay, the
-// same body with the original status on /v1alpha1/graphql, and
-// {"error","path","code"} elsewhere.
-//
-// Every answer carries the CORS headers of Options.CORS (cors.go), and the
-// proxy answers CORS preflights itself.
-//
-// Other OPTIONS requests and GET/HEAD /healthz, /hasura/healthz and /v1/version
-// pass without a token, and without the admin secret.
 package proxy
 
 import (
@@ -121,6 +96,7 @@ type Authenticator interface {
 
 // Options configure New.
 type Options struct {
+	// Upstream is the `upstream:` section; it must be valid.
 	Upstream Config
 	// MaxBodyBytes caps request bodies; larger ones are answered 413.
 	MaxBodyBytes int64
@@ -161,8 +137,10 @@ type Options struct {
 	Limits Limits
 }
 
-// Handler authenticates and forwards requests to Hasura. It is safe for
-// concurrent use.
+// Handler authenticates and forwards requests to Hasura, HTTP and
+// WebSocket alike (see the package comment for what it guarantees). Build
+// it with New; the zero value is not usable. It is safe for concurrent
+// use.
 type Handler struct {
 	opts     Options
 	target   *url.URL

@@ -1,22 +1,5 @@
 package proxy
 
-// GraphQL over WebSocket (subscriptions): the proxy terminates the client's
-// socket, authenticates its connection_init with the same Authenticator as
-// HTTP, dials Hasura with the trusted session headers and relays messages
-// both ways. The operator's guide is docs/websocket.md.
-//
-// Per connection there are two goroutines: the net/http handler goroutine,
-// which runs the init phase and then relays client -> Hasura, and one
-// goroutine relaying Hasura -> client. Each peer has one reader; data
-// messages to the client are serialized by wsConn.cliWrite, and close
-// frames (WriteControl) may be sent from anywhere. Any goroutine (a relay,
-// the expiry timer, shutdown) ends a connection with wsConn.stop(cause):
-// the first cause wins; it sends each peer its close frame (after the legacy
-// connection_error, if any) and a read deadline closeGrace away. The readers
-// keep reading, dropping messages, until the peer's close answer or the
-// deadline; then the handler closes both TCP connections, server first as
-// RFC 6455 asks.
-
 import (
 	"context"
 	"errors"

@@ -14,7 +14,8 @@ import (
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
-// Subprotocols and the paths Hasura accepts upgrades on (reference §5).
+// Subprotocols and the paths Hasura accepts upgrades on; wsPathsMessage
+// is the answer on any other path.
 const (
 	protoTransportWS = "graphql-transport-ws"
 	protoLegacy      = "graphql-ws"
