@@ -68,6 +68,10 @@ type plainError struct {
 	Code  string `json:"code"`
 }
 
+// codeUnexpected is Hasura's code for a failure of its own; the proxy uses
+// it for an Authenticator error that is not an *auth.Error.
+const codeUnexpected = "unexpected"
+
 // errorBody renders Hasura's error body for the family.
 func errorBody(f family, code, message string) []byte {
 	var v any
@@ -106,7 +110,23 @@ func authStatus(f family, e *auth.Error, httpMode bool) int {
 	case f == familyGraphQL:
 		return http.StatusOK
 	default:
-		return e.Status
+		return hasuraStatus(e)
+	}
+}
+
+// hasuraStatus is Hasura's original HTTP status for an auth refusal, which
+// it answers on every path but /v1/graphql and /v1beta1/relay: 401 for a
+// wrong admin secret (or one presented while admin passthrough is off), 500
+// for the proxy's own failure (code "unexpected"), and 400 for every token
+// and claims problem, access-denied for a role included.
+func hasuraStatus(e *auth.Error) int {
+	switch {
+	case e.Reason == auth.ReasonBadAdminSecret || e.Reason == auth.ReasonAdminSecretDisabled:
+		return http.StatusUnauthorized
+	case e.Code == codeUnexpected:
+		return http.StatusInternalServerError
+	default:
+		return http.StatusBadRequest
 	}
 }
 

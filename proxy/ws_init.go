@@ -181,7 +181,7 @@ func (c *wsConn) authenticate(r *http.Request, payload []headerField) (*auth.Ses
 		var ae *auth.Error
 		if !errors.As(err, &ae) {
 			ae = &auth.Error{Code: "unexpected", Message: "internal error", Reason: metrics.Other,
-				Status: http.StatusInternalServerError, Detail: err.Error()}
+				Detail: err.Error()}
 		}
 		c.x.authErr = ae
 		if c.proto == protoTransportWS {
