@@ -72,6 +72,13 @@ type plainError struct {
 // it for an Authenticator error that is not an *auth.Error.
 const codeUnexpected = "unexpected"
 
+// unexpectedAuthError is the refusal for an Authenticator error that is not
+// an *auth.Error (HTTP, WebSocket and webhook alike): the client sees
+// "internal error", the access log sees err.
+func unexpectedAuthError(err error) *auth.Error {
+	return &auth.Error{Code: codeUnexpected, Message: "internal error", Reason: metrics.Other, Detail: err.Error()}
+}
+
 // errorBody renders Hasura's error body for the family.
 func errorBody(f family, code, message string) []byte {
 	var v any

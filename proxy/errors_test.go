@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
@@ -114,5 +116,56 @@ func TestWriteAuthError(t *testing.T) {
 				t.Errorf("body = %s; want %s", got, tt.body)
 			}
 		})
+	}
+}
+
+// failingAuth is an Authenticator whose every answer is a plain error, as
+// a broken implementation would give.
+type failingAuth struct{ err error }
+
+func (f failingAuth) Authenticate(context.Context, http.Header) (*auth.Session, error) {
+	return nil, f.err
+}
+
+// TestNonAuthErrorAnswer: an Authenticator error that is not an
+// *auth.Error is answered as Hasura's "unexpected" internal error, with its
+// text kept out of the answer, and nothing reaches Hasura.
+func TestNonAuthErrorAnswer(t *testing.T) {
+	forwarded := 0
+	up := DefaultConfig()
+	up.URL, up.AdminSecret = "http://127.0.0.1:1", "admin-secret-for-the-test"
+	h, err := New(Options{Upstream: up, MaxBodyBytes: 1 << 20, ErrorStatus: "hasura",
+		Auth: failingAuth{errors.New("database of sessions unreachable")},
+		Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+			forwarded++
+			return nil, errors.New("must not be called")
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/v1/graphql", 200, `{"errors":[{"message":"internal error","extensions":{"path":"$","code":"unexpected"}}]}`},
+		{"/api/rest/things", 500, `{"error":"internal error","path":"$","code":"unexpected"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			r := httptest.NewRequest(http.MethodPost, tt.path, strings.NewReader(`{"query":"{ a }"}`))
+			r.Header.Set("Authorization", "Bearer x.y.z")
+			h.ServeHTTP(rec, r)
+			if rec.Code != tt.status {
+				t.Errorf("status = %d; want %d", rec.Code, tt.status)
+			}
+			if got := rec.Body.String(); got != tt.body {
+				t.Errorf("body = %s; want %s", got, tt.body)
+			}
+		})
+	}
+	if forwarded != 0 {
+		t.Errorf("forwarded %d requests to Hasura; want 0", forwarded)
 	}
 }

@@ -139,7 +139,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var ae *auth.Error
 		if !errors.As(err, &ae) {
-			ae = &auth.Error{Code: "unexpected", Message: "internal error", Reason: metrics.Other, Detail: err.Error()}
+			ae = unexpectedAuthError(err)
 		}
 		x.authErr = ae
 		writeAuthError(x, fam, ae, h.httpMode)

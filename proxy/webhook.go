@@ -96,7 +96,7 @@ func (h *Handler) serveWebhook(x *exchange, r *http.Request) {
 	if err != nil {
 		var ae *auth.Error
 		if !errors.As(err, &ae) {
-			ae = &auth.Error{Code: "unexpected", Message: "internal error", Reason: metrics.Other, Detail: err.Error()}
+			ae = unexpectedAuthError(err)
 			x.authErr = ae
 			h.metrics.WebhookDecision(metrics.WebhookError)
 			writeJSONError(x, http.StatusInternalServerError, errorBody(familyOther, ae.Code, ae.Message))

@@ -180,8 +180,7 @@ func (c *wsConn) authenticate(r *http.Request, payload []headerField) (*auth.Ses
 	if err != nil {
 		var ae *auth.Error
 		if !errors.As(err, &ae) {
-			ae = &auth.Error{Code: "unexpected", Message: "internal error", Reason: metrics.Other,
-				Detail: err.Error()}
+			ae = unexpectedAuthError(err)
 		}
 		c.x.authErr = ae
 		if c.proto == protoTransportWS {
