@@ -1,24 +1,5 @@
 package main
 
-// The demo subcommand: the real proxy, in one command, on 127.0.0.1 only.
-//
-// `hasura-auth-proxy demo` starts three things in this process:
-//
-//   - a token issuer that plays Clerk: its own RSA-2048 key generated at
-//     start, a JWKS at /.well-known/jwks.json (kid set), and GET /token
-//     minting Clerk-shaped RS256 template tokens (iss, sub, azp, sid, iat,
-//     nbf = iat-5, exp, header kid) carrying the Hasura claims;
-//   - a Hasura stand-in that answers every GraphQL query, and one
-//     subscription on both WebSocket protocols, with the session it
-//     received (the admin secret shown only as "present");
-//   - the real proxy (serve) with a configuration written to a temporary
-//     file that points at both, which verify can load too.
-//
-// It prints the addresses, a fresh token and commands to paste: requests that
-// are allowed and refused, verify, the webhook and a subscription. Ctrl-C
-// (ctx) stops everything and removes the temporary file. Nothing listens on
-// or connects to anything but 127.0.0.1.
-
 import (
 	"bufio"
 	"bytes"

@@ -728,8 +728,11 @@ func TestTrickledBodyIsCutOff(t *testing.T) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("connection still open after %s; want it cut off after read_timeout %s", elapsed, readTimeout)
 	}
-	if elapsed < readTimeout || elapsed > readTimeout+5*time.Second {
-		t.Errorf("cut off after %s; want just after read_timeout %s", elapsed, readTimeout)
+	// No upper bound beyond the read deadline (waitTimeout, shorter than
+	// the 20s the body takes): how long after read_timeout the cut comes
+	// depends on how busy the machine is.
+	if elapsed < readTimeout {
+		t.Errorf("cut off after %s; want no earlier than read_timeout %s", elapsed, readTimeout)
 	}
 	if bytes.Contains(rest, []byte(`"data"`)) {
 		t.Errorf("got Hasura's answer for a body that never arrived: %q", rest)

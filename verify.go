@@ -1,20 +1,5 @@
 package main
 
-// The verify subcommand: why is this token refused?
-//
-// It loads the configuration exactly as the proxy does, builds the same
-// Authenticator and the same proxy.Handler, waits (bounded) for the keys the
-// proxy would hold, and sends one POST /v1/graphql through the handler with
-// the token where the configuration reads it. Nothing leaves the process but
-// the JWKS fetches: the request that would go to Hasura is captured by a
-// stub transport, behind the proxy's own admin-secret guard.
-//
-// verify never needs Hasura's admin secret: it runs with a random one of its
-// own (HASURA_GRAPHQL_ADMIN_SECRET and upstream.admin_secret are replaced),
-// so it can neither print nor leak the real one; the admin secret header is
-// printed redacted anyway. JWT keys (HS secrets) are never printed. The
-// token's own header and claims are printed: they are the caller's.
-
 import (
 	"bytes"
 	"context"

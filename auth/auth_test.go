@@ -204,9 +204,10 @@ func varsMap(vs []Var) map[string]string {
 	return m
 }
 
-// TestCatalogue runs every refusal of Hasura's JWT mode (the errors of
-// server/src-lib/Hasura/Server/Auth/JWT.hs and Hasura/Server/Auth.hs, asserted by
-// server/tests-py/test_jwt.py and AuthSpec.hs) and the stricter-than-Hasura refusals through a JWKS-backed secret.
+// TestCatalogue runs every error of Hasura's JWT mode (the codes and messages
+// of server/src-lib/Hasura/Server/Auth/JWT.hs and Auth.hs, and the hs-jose
+// errors JWT.hs wraps in "Could not verify JWT: ...") and the
+// stricter-than-Hasura refusals through a JWKS-backed secret.
 func TestCatalogue(t *testing.T) {
 	jwks := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
 	mut := func(f func(c map[string]any)) map[string]any { c := clerkClaims(); f(c); return c }
@@ -454,7 +455,8 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, want map[
 }
 
 // TestKeyTypes verifies Hasura's conformance tokens with every static key
-// type (server/tests-py/test_jwt.py configs rsa, ed25519, es, plus HS).
+// type: the rsa, ed25519 and es configs of Hasura's
+// server/tests-py/test_jwt.py, plus HS.
 func TestKeyTypes(t *testing.T) {
 	rk := rsaKey(t, "a")
 	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -537,7 +539,9 @@ func TestHeaderLocations(t *testing.T) {
 }
 
 // TestNamespaceOptions covers claims_namespace, claims_namespace_path and
-// claims_format (the variations of server/tests-py/test_jwt.py).
+// claims_format: the variations test_jwt.py's AbstractTestJwtBasic runs, and
+// parseClaimsMap's errors (JWT.hs) for a missing namespace path, a
+// stringified_json value that is not a string, and one that does not parse.
 func TestNamespaceOptions(t *testing.T) {
 	roles := map[string]any{"x-hasura-user-id": "1", "x-hasura-default-role": "user", "x-hasura-allowed-roles": []any{"user"}}
 	rolesJSON, _ := json.Marshal(roles)
@@ -589,7 +593,8 @@ func TestNamespaceOptions(t *testing.T) {
 	}
 }
 
-// TestClaimsMap runs Hasura's server/tests-py/test_jwt_claims_map.py cases.
+// TestClaimsMap runs the cases of Hasura's server/tests-py/test_jwt_claims_map.py
+// (basic, basic with defaults, static).
 func TestClaimsMap(t *testing.T) {
 	const ns = "https://myapp.com/jwt/claims"
 	path := func(p string) ClaimsMapEntry { return ClaimsMapEntry{Path: p} }
@@ -686,9 +691,11 @@ func TestClaimsMap(t *testing.T) {
 	}
 }
 
-// TestAdminSecretAndAnonymous covers the unauthorized role and the admin
-// secret as server/src-lib/Hasura/Server/Auth.hs handles them and
-// server/src-test/Hasura/Server/AuthSpec.hs asserts.
+// TestAdminSecretAndAnonymous covers the admin secret (checked first, the JWT
+// then never read: getUserInfoWithExpTime_ in
+// server/src-lib/Hasura/Server/Auth.hs), the unauthorized role (used only when
+// no token is found anywhere: withoutAuthZ in processJwt_, JWT.hs) and the
+// cases of server/src-test/Hasura/Server/AuthSpec.hs.
 func TestAdminSecretAndAnonymous(t *testing.T) {
 	tok := hs256(t, clerkClaims())
 	tests := []struct {
@@ -752,8 +759,8 @@ func TestAdminSecretAndAnonymous(t *testing.T) {
 }
 
 // TestSeveralIssuers routes tokens by the unverified iss to one secret's
-// keys, never a merged key set (processJwt_ pairs each token with the
-// secrets whose issuer it matches).
+// keys, never a merged key set, as processJwt_ (JWT.hs) pairs each secret
+// with the tokens at its location and verifies against the one match.
 func TestSeveralIssuers(t *testing.T) {
 	jwksA := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_a": rsaKey(t, "a")})
 	jwksB := newKeySetServer(t, map[string]*rsa.PrivateKey{"ins_b": rsaKey(t, "b")})

@@ -15,7 +15,12 @@ export function recordingWebSocket({ headers } = {}) {
   class RecordingWebSocket extends WebSocket {
     constructor(url, protocols) {
       super(url, protocols, { headers: headers ?? {} });
-      const entry = { socket: this, messages: [], close: undefined };
+      const entry = { socket: this, messages: [], close: undefined, error: undefined };
+      // The clients drop their own error handler before closing a socket that is still connecting; without this
+      // listener the 'error' of that abort is thrown (uncaught) and 'close' is never emitted.
+      this.on('error', (err) => {
+        entry.error = err.message;
+      });
       entry.closed = new Promise((resolve) => {
         this.once('close', (code, reason) => {
           entry.close = { code, reason: String(reason), at: Date.now() };
@@ -35,11 +40,14 @@ export function recordingWebSocket({ headers } = {}) {
   return { Impl: RecordingWebSocket, sockets };
 }
 
-/** Rejects after ms with a message naming what was awaited. */
+/** Rejects after ms with a message naming what was awaited (what may be a function, called at the timeout). */
 export function withTimeout(promise, ms, what) {
   let timer;
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${ms} ms waiting for ${typeof what === 'function' ? what() : what}`)),
+      ms,
+    );
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -67,7 +75,8 @@ export function graphqlWsClient({ url, connectionParams, headers }) {
     connectionParams,
     lazy: true,
     retryAttempts: 0,
-    connectionAckWaitTimeout: 5000,
+    // A bound for a stalled proxy, not a speed expectation: on a busy machine the ack can take seconds.
+    connectionAckWaitTimeout: 10000,
   });
   return { client, sockets: ws.sockets, dispose: () => client.dispose() };
 }
@@ -85,6 +94,9 @@ export function legacyClient({ url, connectionParams, headers }) {
       connectionParams,
       reconnect: false,
       timeout: 10000,
+      // The client aborts a socket that is not open after minTimeout (default 1 s, too short for a busy machine),
+      // and reports that to no running operation: the subscription would just hang until its test timed out.
+      minTimeout: 10000,
       connectionCallback: (error) => {
         if (error) state.connectionErrors.push(error);
         else state.acks++;
@@ -124,7 +136,7 @@ export function collectGraphqlWs(client, payload, { count = Infinity, timeoutMs 
       complete: () => resolve({ events, error: undefined, completed: true }),
     });
   });
-  return withTimeout(done, timeoutMs, `graphql-ws subscription (${events.length} events so far)`).finally(() =>
+  return withTimeout(done, timeoutMs, () => `graphql-ws subscription (${events.length} events so far)`).finally(() =>
     unsubscribe(),
   );
 }
@@ -147,7 +159,7 @@ export function collectLegacy(client, payload, { count = Infinity, timeoutMs = 1
     });
     closed?.then((close) => resolve({ events, error: undefined, completed: false, closed: close }));
   });
-  return withTimeout(done, timeoutMs, `legacy subscription (${events.length} events so far)`).finally(() =>
+  return withTimeout(done, timeoutMs, () => `legacy subscription (${events.length} events so far)`).finally(() =>
     subscription?.unsubscribe(),
   );
 }

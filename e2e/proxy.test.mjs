@@ -1,7 +1,9 @@
 // End-to-end tests of the real hasura-auth-proxy binary, driven by the npm clients Hasura users use: graphql-ws
 // (createClient), subscriptions-transport-ws (SubscriptionClient) and graphql-request, with tokens minted by jose.
 // The upstream is the fake Hasura (fake-hasura.mjs), which reports the session headers it received, so every
-// assertion is about what "Hasura" saw. Expected errors are Hasura's (see shared reference, sections 3 and 5).
+// assertion is about what "Hasura" saw. Expected errors are Hasura's: the messages of
+// server/src-lib/Hasura/Server/Auth/JWT.hs and the WebSocket close codes of
+// server/src-lib/Hasura/GraphQL/Transport/WebSocket.hs (hasura/graphql-engine).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -12,6 +14,7 @@ import {
   describeOutcome,
   graphqlWsClient,
   legacyClient,
+  waitFor,
   withTimeout,
 } from './clients.mjs';
 import { ADMIN_SECRET, startStage } from './harness.mjs';
@@ -71,6 +74,14 @@ async function withProxyLog(fn) {
 const bearer = (token) => `Bearer ${token}`;
 const now = () => Math.floor(Date.now() / 1000);
 
+// The expiry tests use the real clock of the real binary. LIFETIME (whole seconds; the token's exp is 5 to 6 s away
+// when minted) is the time a busy machine gets to open the socket and relay the first event before exp.
+// LATE_BOUND_MS only catches a proxy that does not close at exp (it closes on a later event, or never): the proxy's
+// expiry timer is exact, but a loaded machine delivers its close late, so exact timing is asserted by the Go tests
+// (proxy/ws_test.go TestWebSocketTokenExpiry) with an injected clock.
+const LIFETIME = 6;
+const LATE_BOUND_MS = 5000;
+
 describe('graphql-transport-ws through the proxy (graphql-ws createClient)', () => {
   test('a verified subscription reaches Hasura with trusted headers only', { timeout: 20000 }, () =>
     withProxyLog(async () => {
@@ -103,11 +114,13 @@ describe('graphql-transport-ws through the proxy (graphql-ws createClient)', () 
         assert.deepEqual(rec.upgradeHeaders, trusted(), 'upgrade request to Hasura carries exactly the trusted headers');
         assert.deepEqual(rec.initHeaders, trusted(), 'rewritten connection_init payload.headers are the trusted ones');
         assert.equal(rec.initCount, 1, 'one connection_init upstream');
-        assert.ok(rec.pongs >= 1, `Hasura keep-alive pings reach the client and its pongs come back (${rec.pongs})`);
+        // Hasura pings every 250 ms, so the first ping went out before the third tick and reached the client ahead
+        // of it; the pong it answered travels back concurrently with this test, so it is waited for.
         assert.ok(
           c.sockets[0].messages.some((m) => m.type === 'ping'),
           'client saw the relayed ping',
         );
+        await waitFor(() => rec.pongs >= 1, 10000, "the client's pong to reach Hasura through the proxy");
       } finally {
         await c.dispose();
       }
@@ -154,19 +167,19 @@ describe('graphql-transport-ws through the proxy (graphql-ws createClient)', () 
     }),
   );
 
-  test('the socket is closed with 4403 "token expired" within a second of exp', { timeout: 20000 }, () =>
+  test('the socket is closed with 4403 "token expired" at exp', { timeout: 30000 }, () =>
     withProxyLog(async () => {
       const { hasura, jwks } = stage;
       const iat = now();
-      const exp = iat + 3;
-      const token = await jwks.mint({ iat, lifetime: 3 });
+      const exp = iat + LIFETIME;
+      const token = await jwks.mint({ iat, lifetime: LIFETIME });
       const firstRecord = hasura.records.ws.length;
       const c = graphqlWsClient({ url: stage.wsURL, connectionParams: { headers: { Authorization: bearer(token) } } });
       try {
         const res = await collectGraphqlWs(
           c.client,
           { query: TICKS, variables: { n: 1000, ms: 100 } },
-          { timeoutMs: 10000 },
+          { timeoutMs: 20000 },
         );
         const close = c.sockets[0].close;
         assert.ok(res.events.length > 0, `events flowed before exp (client saw ${describeOutcome(res.error)})`);
@@ -174,9 +187,9 @@ describe('graphql-transport-ws through the proxy (graphql-ws createClient)', () 
         assert.equal(res.error?.reason, 'token expired');
         const late = close.at - exp * 1000;
         assert.ok(late >= -250, `closed ${-late} ms before exp`);
-        assert.ok(late <= 1250, `closed ${late} ms after exp`);
+        assert.ok(late <= LATE_BOUND_MS, `closed ${late} ms after exp; want at most ${LATE_BOUND_MS} ms`);
         const [rec] = hasura.wsRecordsFrom(firstRecord);
-        await withTimeout(rec.closed, 2000, 'the upstream socket to be closed too');
+        await withTimeout(rec.closed, 10000, 'the upstream socket to be closed too');
       } finally {
         await c.dispose();
       }
@@ -317,19 +330,19 @@ describe('graphql-ws legacy protocol through the proxy (subscriptions-transport-
     );
   }
 
-  test('at exp the proxy sends connection_error and closes', { timeout: 20000 }, () =>
+  test('at exp the proxy sends connection_error and closes', { timeout: 30000 }, () =>
     withProxyLog(async () => {
       const { hasura, jwks } = stage;
       const iat = now();
-      const exp = iat + 3;
-      const token = await jwks.mint({ iat, lifetime: 3 });
+      const exp = iat + LIFETIME;
+      const token = await jwks.mint({ iat, lifetime: LIFETIME });
       const firstRecord = hasura.records.ws.length;
       const c = legacyClient({ url: stage.wsURL, connectionParams: { headers: { Authorization: bearer(token) } } });
       try {
         const res = await collectLegacy(
           c.client,
           { query: TICKS, variables: { n: 1000, ms: 100 } },
-          { timeoutMs: 10000, closed: c.sockets[0].closed },
+          { timeoutMs: 20000, closed: c.sockets[0].closed },
         );
         const seen = `connection_error payloads ${JSON.stringify(c.state.connectionErrors)}, ${describeOutcome(res.closed)}`;
         assert.ok(res.events.length > 0, `events flowed before exp (${seen})`);
@@ -337,9 +350,9 @@ describe('graphql-ws legacy protocol through the proxy (subscriptions-transport-
         assert.equal(c.state.connectionErrors.length, 1, seen);
         const late = res.closed.at - exp * 1000;
         assert.ok(late >= -250, `closed ${-late} ms before exp`);
-        assert.ok(late <= 1250, `closed ${late} ms after exp`);
+        assert.ok(late <= LATE_BOUND_MS, `closed ${late} ms after exp; want at most ${LATE_BOUND_MS} ms`);
         const [rec] = hasura.wsRecordsFrom(firstRecord);
-        await withTimeout(rec.closed, 2000, 'the upstream socket to be closed too');
+        await withTimeout(rec.closed, 10000, 'the upstream socket to be closed too');
       } finally {
         c.dispose();
       }
@@ -441,8 +454,8 @@ describe('proxy process', () => {
     assert.equal(stage.exited(), undefined, `proxy exited: ${JSON.stringify(stage.exited())}`);
   });
 
-  test('readyz stays 200', { timeout: 5000 }, async () => {
-    const res = await fetch(`${stage.opsURL}/readyz`, { signal: AbortSignal.timeout(2000) });
+  test('readyz stays 200', { timeout: 15000 }, async () => {
+    const res = await fetch(`${stage.opsURL}/readyz`, { signal: AbortSignal.timeout(10000) });
     assert.equal(res.status, 200);
   });
 });

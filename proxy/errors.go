@@ -9,7 +9,8 @@ import (
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
 
-// family is how Hasura shapes and statuses errors for a path. It is
+// family is how Hasura shapes and statuses errors for a path (the
+// error-response encoding of server/src-lib/Hasura/Server/App.hs). It is
 // derived from the exact request path.
 type family int
 

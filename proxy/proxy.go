@@ -114,8 +114,15 @@ type Options struct {
 	// on that exact path instead of forwarding (server.webhook_path; see
 	// webhook.go).
 	WebhookPath string
-	// Now is the clock of webhook expiries; nil means time.Now.
+	// Now is the clock of webhook and WebSocket expiries; nil means
+	// time.Now.
 	Now func() time.Time
+	// AfterFunc schedules the close of a WebSocket at its token's exp (the
+	// delay read on Now's clock): it calls f in its own goroutine once d has
+	// passed, and its result cancels that. Nil means time.AfterFunc. Tests
+	// set Now and AfterFunc to one fake clock, so that expiry needs no
+	// waiting.
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 	// WebSocket configures GraphQL over WebSocket (ws.go); zero fields
 	// take DefaultWebSocketConfig's values.
 	WebSocket WebSocketConfig

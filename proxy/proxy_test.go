@@ -219,8 +219,10 @@ func TestForwardingSwitches(t *testing.T) {
 	}
 }
 
-// TestErrorShapes: Hasura's body and status for each endpoint family, in
-// both error_status modes (reference §3.1).
+// TestErrorShapes: Hasura's body and status for each endpoint family
+// (server/src-lib/Hasura/Server/App.hs: status 200 on /v1/graphql and
+// /v1beta1/relay, the original status elsewhere), in both error_status
+// modes.
 func TestErrorShapes(t *testing.T) {
 	type want struct {
 		status int

@@ -1,6 +1,4 @@
-package proxy
-
-// Hasura auth-webhook mode (server.webhook_path).
+// # Auth webhook mode (server.webhook_path)
 //
 // Hasura started with HASURA_GRAPHQL_AUTH_HOOK=http://proxy:8000<path> calls
 // this endpoint for every request and WebSocket connection_init that does not
@@ -37,6 +35,7 @@ package proxy
 //
 // The HTTP response carries Cache-Control: no-store: the GET-mode URL is the
 // same for every user, so no HTTP cache may keep one user's session.
+package proxy
 
 import (
 	"encoding/json"

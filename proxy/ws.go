@@ -151,7 +151,7 @@ type wsConn struct {
 	proto  string
 	ctx    context.Context
 	cancel context.CancelFunc
-	timer  *time.Timer
+	timer  func() bool   // stops the expiry timer; nil when none
 	upDone chan struct{} // closed when the Hasura -> client relay ends
 	// cliReadDone: a read from the client failed (gorilla's reader is then
 	// unusable). Handler goroutine only.
@@ -309,7 +309,7 @@ func (c *wsConn) run(r *http.Request, cli *websocket.Conn) {
 // closes the TCP connection first once the close handshake is done.
 func (c *wsConn) finish() {
 	if c.timer != nil {
-		c.timer.Stop()
+		c.timer()
 	}
 	c.mu.Lock()
 	if c.cause == nil {

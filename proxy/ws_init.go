@@ -200,12 +200,12 @@ func (c *wsConn) authenticate(r *http.Request, payload []headerField) (*auth.Ses
 	if !s.Exp.IsZero() {
 		// Hasura's expiry timer ignores allowed_skew: a token accepted
 		// within the skew but already past exp is closed at once.
-		d := time.Until(s.Exp)
+		d := s.Exp.Sub(c.p.h.now())
 		if d <= 0 {
 			c.stop(c.expiredCause())
 			return nil, nil
 		}
-		c.timer = time.AfterFunc(d, func() { c.stop(c.expiredCause()) })
+		c.timer = c.p.h.afterFunc(d, func() { c.stop(c.expiredCause()) })
 	}
 	return s, h
 }
