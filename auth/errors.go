@@ -2,7 +2,6 @@ package auth
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
@@ -29,8 +28,9 @@ const (
 // Hasura's JWT mode would answer (or, where this proxy is stricter than
 // Hasura, a message in the same style); they are safe to send to the client.
 // Reason is one of Reasons(), the label of the decision in metrics and
-// logs. Status is Hasura's original HTTP status. Detail is for logs only: it
-// never holds a token, a secret or an unverified claim value.
+// logs. Detail is for logs only: it never holds a token, a secret or an
+// unverified claim value. The HTTP status of a refusal is the proxy
+// package's decision, not a property of the error.
 //
 // Errors are values: compare them with errors.Is, which matches on Code and
 // Reason, or inspect them with errors.As.
@@ -38,11 +38,7 @@ type Error struct {
 	Code    string
 	Message string
 	Reason  string
-	// Status is Hasura's original HTTP status for the refusal: 400 for every
-	// token and claims problem, 401 for a bad admin secret. Endpoints such as
-	// /v1/graphql answer 200 regardless; see the proxy package.
-	Status int
-	Detail string
+	Detail  string
 }
 
 // Error returns the code and message, then the detail in parentheses: a
@@ -68,7 +64,7 @@ func (e *Error) withDetail(format string, args ...any) *Error {
 }
 
 func newErr(code, reason, msg string) *Error {
-	return &Error{Code: code, Message: msg, Reason: reason, Status: http.StatusBadRequest}
+	return &Error{Code: code, Message: msg, Reason: reason}
 }
 
 func jwtErr(reason, msg string) *Error {
@@ -100,9 +96,9 @@ var (
 	ErrRoleNotAllowed    = newErr(CodeAccessDenied, ReasonRoleNotAllowed, "Your requested role is not in allowed roles")
 	ErrAllowedRolesClaim = newErr(CodeJWTMissingRoleClaims, ReasonRoleMissing, "JWT claim does not contain x-hasura-allowed-roles")
 	ErrDefaultRoleClaim  = newErr(CodeJWTMissingRoleClaims, ReasonRoleMissing, "JWT claim does not contain x-hasura-default-role")
-	ErrBadAdminSecret    = &Error{Code: CodeAccessDenied, Reason: ReasonBadAdminSecret, Status: http.StatusUnauthorized,
+	ErrBadAdminSecret    = &Error{Code: CodeAccessDenied, Reason: ReasonBadAdminSecret,
 		Message: "invalid x-hasura-admin-secret/x-hasura-access-key"}
-	ErrAdminSecretDisabled = &Error{Code: CodeAccessDenied, Reason: ReasonAdminSecretDisabled, Status: http.StatusUnauthorized,
+	ErrAdminSecretDisabled = &Error{Code: CodeAccessDenied, Reason: ReasonAdminSecretDisabled,
 		Message: "invalid x-hasura-admin-secret/x-hasura-access-key"}
 
 	// Stricter than Hasura: there is no Hasura message to copy.

@@ -69,6 +69,17 @@ type plainError struct {
 	Code  string `json:"code"`
 }
 
+// codeUnexpected is Hasura's code for a failure of its own; the proxy uses
+// it for an Authenticator error that is not an *auth.Error.
+const codeUnexpected = "unexpected"
+
+// unexpectedAuthError is the refusal for an Authenticator error that is not
+// an *auth.Error (HTTP, WebSocket and webhook alike): the client sees
+// "internal error", the access log sees err.
+func unexpectedAuthError(err error) *auth.Error {
+	return &auth.Error{Code: codeUnexpected, Message: "internal error", Reason: metrics.Other, Detail: err.Error()}
+}
+
 // errorBody renders Hasura's error body for the family.
 func errorBody(f family, code, message string) []byte {
 	var v any
@@ -107,7 +118,23 @@ func authStatus(f family, e *auth.Error, httpMode bool) int {
 	case f == familyGraphQL:
 		return http.StatusOK
 	default:
-		return e.Status
+		return hasuraStatus(e)
+	}
+}
+
+// hasuraStatus is Hasura's original HTTP status for an auth refusal, which
+// it answers on every path but /v1/graphql and /v1beta1/relay: 401 for a
+// wrong admin secret (or one presented while admin passthrough is off), 500
+// for the proxy's own failure (code "unexpected"), and 400 for every token
+// and claims problem, access-denied for a role included.
+func hasuraStatus(e *auth.Error) int {
+	switch {
+	case e.Reason == auth.ReasonBadAdminSecret || e.Reason == auth.ReasonAdminSecretDisabled:
+		return http.StatusUnauthorized
+	case e.Code == codeUnexpected:
+		return http.StatusInternalServerError
+	default:
+		return http.StatusBadRequest
 	}
 }
 

@@ -56,7 +56,6 @@ var errWebhookAdmin = &auth.Error{
 	Code:    auth.CodeAccessDenied,
 	Message: "the auth webhook never grants admin: send x-hasura-admin-secret to Hasura, not to the webhook",
 	Reason:  auth.ReasonBadAdminSecret,
-	Status:  http.StatusUnauthorized,
 }
 
 // webhookPost is the body Hasura sends in POST mode.
@@ -96,7 +95,7 @@ func (h *Handler) serveWebhook(x *exchange, r *http.Request) {
 	if err != nil {
 		var ae *auth.Error
 		if !errors.As(err, &ae) {
-			ae = &auth.Error{Code: "unexpected", Message: "internal error", Reason: metrics.Other, Status: http.StatusInternalServerError, Detail: err.Error()}
+			ae = unexpectedAuthError(err)
 			x.authErr = ae
 			h.metrics.WebhookDecision(metrics.WebhookError)
 			writeJSONError(x, http.StatusInternalServerError, errorBody(familyOther, ae.Code, ae.Message))
