@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 )
 
@@ -228,8 +229,8 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 	// The demo's own environment: the generated admin secret, and nothing
 	// from the caller's shell (HASURA_GRAPHQL_JWT_SECRET there would
 	// replace the demo issuer).
-	cfg, err := loadConfig(cfgPath, func(k string) string {
-		if k == envAdminSecret {
+	cfg, err := config.Load(cfgPath, func(k string) string {
+		if k == config.EnvAdminSecret {
 			return secret
 		}
 		return ""
@@ -244,7 +245,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 	// is printed (or the demo ends first).
 	logs := newStartupWatcher(stderr)
 	served := make(chan error, 1)
-	go func() { served <- serve(proxyCtx, cfg, configSource{Path: cfgPath}, logs, reloadSource{}) }()
+	go func() { served <- serve(proxyCtx, cfg, config.Source{Path: cfgPath}, logs, reloadSource{}) }()
 	defer func() {
 		stopProxy()
 		if e := <-served; err == nil {
@@ -306,7 +307,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (err err
 }
 
 // demoConfigYAML is the proxy configuration of the demo. The admin secret
-// comes from the environment the demo passes to loadConfig; verify brings
+// comes from the environment the demo passes to config.Load; verify brings
 // its own.
 func demoConfigYAML(o demoOptions, issuerURL, hasuraURL string) string {
 	return fmt.Sprintf(`# Written by "hasura-auth-proxy demo"; removed when the demo stops.

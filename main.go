@@ -26,6 +26,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 func main() {
@@ -92,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "hasura-auth-proxy: unexpected argument %q (commands: demo, verify, healthcheck, version, help)\n", fs.Arg(0))
 		return exitCode(2)
 	}
-	cfg, src, err := resolveConfig(*configPath, os.LookupEnv)
+	cfg, src, err := config.Resolve(*configPath, os.LookupEnv)
 	if *checkOnly {
 		return reportCheck(cfg, src, err, stdout, stderr)
 	}
@@ -108,8 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	return serve(ctx, cfg, src, stderr, reloadSource{signals: hup, load: func() (*fileConfig, error) {
-		c, _, err := resolveConfig(*configPath, os.LookupEnv)
+	return serve(ctx, cfg, src, stderr, reloadSource{signals: hup, load: func() (*config.File, error) {
+		c, _, err := config.Resolve(*configPath, os.LookupEnv)
 		return c, err
 	}})
 }
@@ -150,7 +152,7 @@ func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // reportCheck prints the outcome of -check-config: every problem (exit 1),
 // or "valid" with the warnings (exit 0).
-func reportCheck(cfg *fileConfig, src configSource, err error, stdout, stderr io.Writer) error {
+func reportCheck(cfg *config.File, src config.Source, err error, stdout, stderr io.Writer) error {
 	if err != nil {
 		fmt.Fprintf(stderr, "configuration %s is invalid:\n", src)
 		for _, line := range splitErrors(err) {
@@ -158,7 +160,7 @@ func reportCheck(cfg *fileConfig, src configSource, err error, stdout, stderr io
 		}
 		return exitCode(1)
 	}
-	warnings := configWarnings(cfg)
+	warnings := config.Warnings(cfg)
 	if len(warnings) > 0 {
 		fmt.Fprintf(stderr, "warnings:\n")
 		for _, w := range warnings {
