@@ -65,7 +65,8 @@ REQUIRED_TEST_PKGS := \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/metrics \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/limits \
 	github.com/hasura-auth-proxy/hasura-auth-proxy/store \
-	github.com/hasura-auth-proxy/hasura-auth-proxy/revocation
+	github.com/hasura-auth-proxy/hasura-auth-proxy/revocation \
+	github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config
 
 GO_FILES = $(shell find . -name '*.go' -not -path './e2e/node_modules/*' -not -path './bin/*' -not -path './.git/*')
 

@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/limits"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
@@ -20,7 +19,7 @@ import (
 // newLimits builds the API limits of cfg: nil when nothing is configured,
 // counters in Redis when redis.url is set. run sends the checks to Redis
 // until its context is done; close releases the Redis client.
-func newLimits(cfg *fileConfig, log *zap.Logger, reg prometheus.Registerer) (l proxy.Limits, run func(context.Context), close func(), err error) {
+func newLimits(cfg *config.File, log *zap.Logger, reg prometheus.Registerer) (l proxy.Limits, run func(context.Context), close func(), err error) {
 	o := limits.Options{
 		Config:         cfg.APILimits,
 		Introspection:  cfg.Introspection,
@@ -48,7 +47,7 @@ func newLimits(cfg *fileConfig, log *zap.Logger, reg prometheus.Registerer) (l p
 
 // describeLimits is what `verify` prints of the API limits that apply to
 // s, or "" when none are configured.
-func describeLimits(cfg *fileConfig, s *auth.Session) string {
+func describeLimits(cfg *config.File, s *auth.Session) string {
 	l := limits.New(limits.Options{Config: cfg.APILimits, Introspection: cfg.Introspection})
 	if !l.Enabled() {
 		return ""
@@ -80,31 +79,4 @@ func describeLimits(cfg *fileConfig, s *auth.Session) string {
 		parts = append(parts, "(api_limits.disabled: true)")
 	}
 	return strings.Join(parts, ", ")
-}
-
-// loadMetadataDir reads the limits sections from metadata_dir, when set.
-// A section given both inline and in the directory is an error: one of
-// them would be silently ignored.
-func loadMetadataDir(c *fileConfig) error {
-	if c.MetadataDir == "" {
-		return nil
-	}
-	al, ic, err := limits.LoadMetadataDir(c.MetadataDir)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	if al != nil {
-		if !reflect.DeepEqual(c.APILimits, limits.Config{}) {
-			errs = append(errs, fmt.Errorf("api_limits: also in metadata_dir (%s); keep one", limits.MetadataAPILimitsFile))
-		}
-		c.APILimits = *al
-	}
-	if ic != nil {
-		if len(c.Introspection.DisabledForRoles) > 0 {
-			errs = append(errs, fmt.Errorf("graphql_schema_introspection: also in metadata_dir (%s); keep one", limits.MetadataIntrospectionFile))
-		}
-		c.Introspection = *ic
-	}
-	return errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
 )
 
@@ -24,7 +25,7 @@ const (
 )
 
 // FuzzParseConfig decodes arbitrary YAML with the Hasura environment
-// variables set. parseConfig never panics; its errors never contain the
+// variables set. config.Parse never panics; its errors never contain the
 // admin secret or the JWT key given through the environment (unless the
 // YAML itself asks for those variables with ${...}); a configuration it
 // accepts builds an authenticator and a proxy, and its startup view (the
@@ -56,17 +57,17 @@ func FuzzParseConfig(f *testing.F) {
 		f.Add([]byte(s), uint8(2))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, envMode uint8) {
-		env := map[string]string{envAdminSecret: fzAdminSecret}
+		env := map[string]string{config.EnvAdminSecret: fzAdminSecret}
 		switch envMode % 3 {
 		case 0:
-			env[envJWTSecret] = `{"type":"HS256","key":"` + fzHSKey + `"}`
+			env[config.EnvJWTSecret] = `{"type":"HS256","key":"` + fzHSKey + `"}`
 		case 1:
-			env[envJWTSecrets] = `[{"type":"HS384","key":"` + fzHSKey + fzHSKey + `","issuer":"i"}]`
+			env[config.EnvJWTSecrets] = `[{"type":"HS384","key":"` + fzHSKey + fzHSKey + `","issuer":"i"}]`
 		case 2:
 			// The file alone: its own values, nothing from Hasura's variables.
-			delete(env, envAdminSecret)
+			delete(env, config.EnvAdminSecret)
 		}
-		cfg, err := parseConfig(data, func(k string) string { return env[k] })
+		cfg, err := config.Parse(data, func(k string) string { return env[k] })
 		// A file that names a variable may legitimately echo its value
 		// (e.g. log.level: "${HASURA_GRAPHQL_ADMIN_SECRET}" is quoted back).
 		asks := bytes.Contains(data, []byte("HASURA_GRAPHQL")) || bytes.Contains(data, []byte("fz-"))

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 var update = flag.Bool("update", false, "rewrite the testdata/*.golden files from the current output")
@@ -39,7 +41,7 @@ func TestConfigGolden(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			cfg, src, err := resolveConfig(f, goldenEnv)
+			cfg, src, err := config.Resolve(f, goldenEnv)
 			code := 0
 			if rerr := reportCheck(cfg, src, err, &out, &errOut); rerr != nil {
 				code = 1

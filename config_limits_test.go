@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 // The limits sections' invalid fixtures (named limits-invalid-*.yml so the
@@ -31,7 +33,7 @@ func TestInvalidLimitsConfigs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			_, err := loadConfig(filepath.Join("testdata", tt.file), noEnv)
+			_, err := config.Load(filepath.Join("testdata", tt.file), noEnv)
 			if err == nil {
 				t.Fatal("loaded without error")
 			}
@@ -46,7 +48,7 @@ func TestInvalidLimitsConfigs(t *testing.T) {
 
 // The issue's configuration contract decodes as written.
 func TestLimitsConfigContract(t *testing.T) {
-	cfg, err := parseConfig([]byte(`
+	cfg, err := config.Parse([]byte(`
 upstream: {url: "http://127.0.0.1:8080", admin_secret: "s3cret"}
 auth:
   jwt_secret: {type: HS256, key: "0123456789abcdef0123456789abcdef"}
@@ -103,7 +105,7 @@ metadata_dir: ` + strconv.Quote(dir) + "\n"
 	// As the Hasura CLI exports them.
 	write("api_limits.yaml", "disabled: false\ndepth_limit:\n  global: 5\n  per_role:\n    user: 3\nrate_limit:\n  global:\n    max_reqs_per_min: 100\n    unique_params: IP\n")
 	write("graphql_schema_introspection.yaml", "disabled_for_roles:\n  - anonymous\n")
-	cfg, err := parseConfig([]byte(base), noEnv)
+	cfg, err := config.Parse([]byte(base), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +127,7 @@ metadata_dir: ` + strconv.Quote(dir) + "\n"
 			if tt.file != "" {
 				write(tt.file, tt.body)
 			}
-			_, err := parseConfig([]byte(base+tt.extra), noEnv)
+			_, err := config.Parse([]byte(base+tt.extra), noEnv)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v; want one containing %q", err, tt.want)
 			}
@@ -133,7 +135,7 @@ metadata_dir: ` + strconv.Quote(dir) + "\n"
 	}
 	// A directory without the files leaves the sections as they are.
 	empty := strings.Replace(base, strconv.Quote(dir), strconv.Quote(t.TempDir()), 1)
-	if cfg, err := parseConfig([]byte(empty+"api_limits: {depth_limit: {global: 2}}\n"), noEnv); err != nil || *cfg.APILimits.DepthLimit.Global != 2 {
+	if cfg, err := config.Parse([]byte(empty+"api_limits: {depth_limit: {global: 2}}\n"), noEnv); err != nil || *cfg.APILimits.DepthLimit.Global != 2 {
 		t.Errorf("empty metadata_dir: %v; want the inline section kept", err)
 	}
 }

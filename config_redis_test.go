@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 func TestRedisSection(t *testing.T) {
@@ -31,7 +33,7 @@ auth:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := parseConfig([]byte(tt.yaml), envMap(tt.env))
+			c, err := config.Parse([]byte(tt.yaml), envMap(tt.env))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v; want one containing %q", err, tt.wantErr)

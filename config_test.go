@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 func noEnv(string) string { return "" }
@@ -87,7 +89,7 @@ func TestInvalidConfigs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			_, err := loadConfig(filepath.Join("testdata", tt.file), noEnv)
+			_, err := config.Load(filepath.Join("testdata", tt.file), noEnv)
 			if err == nil {
 				t.Fatal("loaded without error")
 			}
@@ -118,7 +120,7 @@ func TestInvalidFixturesAllListed(t *testing.T) {
 }
 
 func TestExampleConfigIsValid(t *testing.T) {
-	cfg, err := loadConfig("config.yaml", envMap(map[string]string{"HASURA_GRAPHQL_ADMIN_SECRET": "s3cret"}))
+	cfg, err := config.Load("config.yaml", envMap(map[string]string{"HASURA_GRAPHQL_ADMIN_SECRET": "s3cret"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,13 +146,13 @@ auth:
 		name  string
 		yaml  string
 		env   map[string]string
-		check func(t *testing.T, c *fileConfig)
+		check func(t *testing.T, c *config.File)
 	}{
 		{
 			name: "expansion and defaults",
 			yaml: base,
 			env:  map[string]string{"HASURA_URL": "http://hasura:8080", "ADMIN": "a: b # not yaml", "FAPI": "clerk.app.test"},
-			check: func(t *testing.T, c *fileConfig) {
+			check: func(t *testing.T, c *config.File) {
 				if c.Server.Listen != "127.0.0.1:8000" || c.Server.MaxBodyBytes != 2048 {
 					t.Errorf("server %+v", c.Server)
 				}
@@ -169,7 +171,7 @@ auth:
 				"HASURA_GRAPHQL_ADMIN_SECRET":      "from-env",
 				"HASURA_GRAPHQL_JWT_SECRET":        `{"type":"HS256","key":"0123456789abcdef0123456789abcdef","claims_namespace":"claims.jwt.hasura.io"}`,
 				"HASURA_GRAPHQL_UNAUTHORIZED_ROLE": "anonymous"},
-			check: func(t *testing.T, c *fileConfig) {
+			check: func(t *testing.T, c *config.File) {
 				if c.Upstream.AdminSecret.Reveal() != "from-env" || c.Auth.UnauthorizedRole != "anonymous" {
 					t.Errorf("env not applied: %+v", c.Auth)
 				}
@@ -184,7 +186,7 @@ auth:
 			env: map[string]string{"HASURA_URL": "http://hasura:8080", "ADMIN": "a", "FAPI": "x.test",
 				"HASURA_GRAPHQL_JWT_SECRET":  `{"jwk_url":"https://one.test/jwks"}`,
 				"HASURA_GRAPHQL_JWT_SECRETS": `[{"jwk_url":"https://a.test/jwks","issuer":"https://a.test"},{"jwk_url":"https://b.test/jwks","issuer":"https://b.test"}]`},
-			check: func(t *testing.T, c *fileConfig) {
+			check: func(t *testing.T, c *config.File) {
 				if c.Auth.JWTSecret != nil || len(c.Auth.JWTSecrets) != 2 {
 					t.Errorf("secrets %+v %+v", c.Auth.JWTSecret, c.Auth.JWTSecrets)
 				}
@@ -197,7 +199,7 @@ upstream: {url: "http://127.0.0.1:8080", admin_secret: "a"}
 auth:
   jwt_secret: '{"jwk_url":"https://clerk.app.test/.well-known/jwks.json","audience":["a","b"],"allowed_skew":2.5,"claims_map":{"x-hasura-allowed-roles":["user"],"x-hasura-default-role":"user","x-hasura-user-id":{"path":"$.sub"}}}'
 `,
-			check: func(t *testing.T, c *fileConfig) {
+			check: func(t *testing.T, c *config.File) {
 				s := c.Auth.JWTSecret
 				if s.JWKURL == "" || len(s.Audience) != 2 || s.AllowedSkew != 2.5 || s.ClaimsMap["x-hasura-user-id"].Path != "$.sub" {
 					t.Errorf("secret %+v", s)
@@ -219,7 +221,7 @@ auth:
       x-hasura-user-id: {path: "$.sub"}
     header: {type: Cookie, name: __session}
 `,
-			check: func(t *testing.T, c *fileConfig) {
+			check: func(t *testing.T, c *config.File) {
 				s := c.Auth.JWTSecret
 				if string(s.ClaimsMap["x-hasura-allowed-roles"].Literal) != `["user","editor"]` ||
 					string(s.ClaimsMap["x-hasura-default-role"].Default) != `"user"` ||
@@ -231,39 +233,12 @@ auth:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := parseConfig([]byte(tt.yaml), envMap(tt.env))
+			c, err := config.Parse([]byte(tt.yaml), envMap(tt.env))
 			if err != nil {
 				t.Fatal(err)
 			}
 			tt.check(t, c)
 		})
-	}
-}
-
-func TestExpandEnv(t *testing.T) {
-	env := envMap(map[string]string{"A": "1", "EMPTY": ""})
-	tests := []struct{ in, want, err string }{
-		{"${A}", "1", ""},
-		{"x${A}y${A}", "x1y1", ""},
-		{"${MISSING}", "", ""},
-		{"${MISSING:-dflt}", "dflt", ""},
-		{"${EMPTY:-dflt}", "dflt", ""},
-		{"$$A and $A", "$A and $A", ""},
-		{"${A", "", "unterminated"},
-		{"${1A}", "", "invalid variable name"},
-		{"${my-secret-value}", "", "invalid variable name in ${...}: use letters"},
-	}
-	for _, tt := range tests {
-		got, err := expandEnv(tt.in, env)
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("expandEnv(%q) err %v; want %q", tt.in, err, tt.err)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("expandEnv(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-		}
 	}
 }
 
@@ -299,13 +274,13 @@ func TestUsageErrors(t *testing.T) {
 	if !errors.As(err, &ec) || ec != 2 {
 		t.Errorf("unknown flag: %v", err)
 	}
-	if _, err := loadConfig("testdata/does-not-exist.yml", noEnv); err == nil {
+	if _, err := config.Load("testdata/does-not-exist.yml", noEnv); err == nil {
 		t.Error("missing file accepted")
 	}
 }
 
 func TestDefaultsMatchDocs(t *testing.T) {
-	c := defaultConfig()
+	c := config.Default()
 	if c.Server.ShutdownGrace != 20*time.Second || c.Server.MaxBodyBytes != 10<<20 ||
 		c.Auth.JWKS.RefreshInterval != 5*time.Minute || c.Auth.JWKS.UnknownKIDRefreshInterval != 30*time.Second ||
 		c.Auth.JWKS.MaxStale != 24*time.Hour || c.Auth.JWKS.FetchTimeout != 5*time.Second ||
@@ -322,7 +297,7 @@ func TestDefaultsMatchDocs(t *testing.T) {
 func TestPlainExpansionKeepsValues(t *testing.T) {
 	const doc = "upstream:\n  url: http://127.0.0.1:8080\n  admin_secret: ${ADMIN}\nauth:\n  jwt_secret: {type: HS256, key: 0123456789abcdef0123456789abcdef}\n"
 	for _, v := range []string{"a: b # c", "true", "123", "{x}", "- y", "'q", "[1, 2]", "&anchor"} {
-		c, err := parseConfig([]byte(doc), envMap(map[string]string{"ADMIN": v}))
+		c, err := config.Parse([]byte(doc), envMap(map[string]string{"ADMIN": v}))
 		if err != nil {
 			t.Errorf("%q: %v", v, err)
 			continue
@@ -337,7 +312,7 @@ func TestPlainExpansionKeepsValues(t *testing.T) {
 // not repeated in the error.
 func TestTypeErrorsHideValues(t *testing.T) {
 	doc := "server:\n  max_body_bytes: hskey-0123456789abcdef\nupstream: {url: \"http://127.0.0.1:8080\", admin_secret: a}\n"
-	_, err := parseConfig([]byte(doc), noEnv)
+	_, err := config.Parse([]byte(doc), noEnv)
 	if err == nil || strings.Contains(err.Error(), "hskey") || !strings.Contains(err.Error(), "server.max_body_bytes: this is text; write a whole number such as 10485760 (line 2)") {
 		t.Errorf("error %v", err)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 // TestCORSConfig: server.cors_domain / cors_disabled and Hasura's
@@ -48,7 +50,7 @@ auth:
 			allowed: "https://app.example.com", wantList: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseConfig([]byte(base+tt.yaml), envMap(tt.env))
+			cfg, err := config.Parse([]byte(base+tt.yaml), envMap(tt.env))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v; want one containing %q", err, tt.wantErr)

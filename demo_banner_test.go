@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 // TestDemoPick: a taken default port is replaced by a free one and the
@@ -40,8 +42,8 @@ func TestDemoPick(t *testing.T) {
 // TestDemoAnnouncesMovedPorts: the banner names each moved port, the reason
 // and the port used instead.
 func TestDemoAnnouncesMovedPorts(t *testing.T) {
-	t.Setenv(envJWTSecret, "")
-	t.Setenv(envJWTSecrets, "")
+	t.Setenv(config.EnvJWTSecret, "")
+	t.Setenv(config.EnvJWTSecrets, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()

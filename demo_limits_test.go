@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/limits"
 )
 
 // Step 8 of the demo: the 11th operation of a minute is refused.
 func TestDemoRateLimit(t *testing.T) {
-	cfg, err := parseConfig([]byte(`
+	cfg, err := config.Parse([]byte(`
 upstream: {url: "http://127.0.0.1:8080", admin_secret: "s3cret"}
 auth:
   jwt_secret: {type: HS256, key: "0123456789abcdef0123456789abcdef"}

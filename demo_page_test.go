@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 // TestDemoPage runs the demo and checks what its page relies on: the page
@@ -20,8 +21,8 @@ import (
 // the page's live subscription streams past the three events of a plain
 // one.
 func TestDemoPage(t *testing.T) {
-	t.Setenv(envJWTSecret, "")
-	t.Setenv(envJWTSecrets, "")
+	t.Setenv(config.EnvJWTSecret, "")
+	t.Setenv(config.EnvJWTSecrets, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	var stderr lockedBuffer

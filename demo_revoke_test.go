@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 // TestDemoSignOut runs the demo's sign-out step as printed: with a
@@ -19,8 +20,8 @@ import (
 // signed session.ended to the proxy, which closes the subscription with
 // 4403 "session revoked" and refuses the token.
 func TestDemoSignOut(t *testing.T) {
-	t.Setenv(envJWTSecret, "")
-	t.Setenv(envJWTSecrets, "")
+	t.Setenv(config.EnvJWTSecret, "")
+	t.Setenv(config.EnvJWTSecrets, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	var stderr lockedBuffer

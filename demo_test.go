@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 // demoWait bounds every wait of the demo tests.
@@ -356,8 +357,8 @@ func runSubscription(t *testing.T, d demoCommands) {
 // as printed (curl with net/http, verify in process, the subscription with
 // gorilla/websocket), then stops it as Ctrl-C would.
 func TestDemo(t *testing.T) {
-	t.Setenv(envJWTSecret, "")
-	t.Setenv(envJWTSecrets, "")
+	t.Setenv(config.EnvJWTSecret, "")
+	t.Setenv(config.EnvJWTSecrets, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -594,7 +595,7 @@ func TestDemoBinary(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "demo", "-listen", "127.0.0.1:0", "-ops-listen", "127.0.0.1:0", "-ttl", "2m")
-	cmd.Env = append(os.Environ(), envJWTSecret+"=", envJWTSecrets+"=")
+	cmd.Env = append(os.Environ(), config.EnvJWTSecret+"=", config.EnvJWTSecrets+"=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -633,8 +634,8 @@ func TestDemoBinary(t *testing.T) {
 // with the parameters docs/troubleshooting.md uses, and checks with verify
 // that each trips the check the documentation says.
 func TestDemoIssuerTokens(t *testing.T) {
-	t.Setenv(envJWTSecret, "")
-	t.Setenv(envJWTSecrets, "")
+	t.Setenv(config.EnvJWTSecret, "")
+	t.Setenv(config.EnvJWTSecrets, "")
 	f := newVerifyFixture(t)
 	cfg := f.config(t, "config.yaml", "", "    allowed_skew: 5\n", "")
 	tests := []struct {

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 // binResult is what one run of the binary printed and its exit status.
@@ -442,7 +444,7 @@ func TestImageHealthcheckAddress(t *testing.T) {
 		"HASURA_GRAPHQL_ADMIN_SECRET": "s", "HASURA_GRAPHQL_URL": "http://hasura:8080",
 		"CLERK_FRONTEND_API": "clerk.app.example.test", "PROXY_LISTEN": ":8000", "PROXY_OPS_LISTEN": ":9090",
 	}
-	cfg, _, err := resolveConfig("config.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, _, err := config.Resolve("config.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}

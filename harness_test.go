@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
@@ -292,7 +293,7 @@ func writeConfig(t *testing.T, c testConfig) string {
 // clearHasuraEnv keeps the environment from overriding the test's file.
 func clearHasuraEnv(t *testing.T) {
 	t.Helper()
-	for _, k := range []string{envJWTSecret, envJWTSecrets, envAdminSecret, envUnauthorizedRole} {
+	for _, k := range []string{config.EnvJWTSecret, config.EnvJWTSecrets, config.EnvAdminSecret, config.EnvUnauthorizedRole} {
 		t.Setenv(k, "")
 	}
 }

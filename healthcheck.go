@@ -15,6 +15,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 const healthcheckUsage = `usage: hasura-auth-proxy healthcheck [-addr HOST:PORT | -config FILE] [-timeout D]
@@ -54,7 +56,7 @@ func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	target := *addr
 	if target == "" {
-		cfg, src, err := resolveConfig(*configPath, os.LookupEnv)
+		cfg, src, err := config.Resolve(*configPath, os.LookupEnv)
 		if err != nil {
 			fmt.Fprintf(stderr, "hasura-auth-proxy healthcheck: configuration %s is invalid:\n", src)
 			for _, line := range splitErrors(err) {

@@ -26,6 +26,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 func main() {
@@ -92,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "hasura-auth-proxy: unexpected argument %q (commands: demo, verify, healthcheck, version, help)\n", fs.Arg(0))
 		return exitCode(2)
 	}
-	cfg, src, err := resolveConfig(*configPath, os.LookupEnv)
+	cfg, src, err := config.Resolve(*configPath, os.LookupEnv)
 	if *checkOnly {
 		return reportCheck(cfg, src, err, stdout, stderr)
 	}
@@ -108,8 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	return serve(ctx, cfg, src, stderr, reloadSource{signals: hup, load: func() (*fileConfig, error) {
-		c, _, err := resolveConfig(*configPath, os.LookupEnv)
+	return serve(ctx, cfg, src, stderr, reloadSource{signals: hup, load: func() (*config.File, error) {
+		c, _, err := config.Resolve(*configPath, os.LookupEnv)
 		return c, err
 	}})
 }
@@ -146,46 +148,4 @@ func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stderr, "hasura-auth-proxy help: unknown command %q (commands: demo, verify, healthcheck, version)\n", args[0])
 	return exitCode(2)
-}
-
-// reportCheck prints the outcome of -check-config: every problem (exit 1),
-// or "valid" with the warnings (exit 0).
-func reportCheck(cfg *fileConfig, src configSource, err error, stdout, stderr io.Writer) error {
-	if err != nil {
-		fmt.Fprintf(stderr, "configuration %s is invalid:\n", src)
-		for _, line := range splitErrors(err) {
-			fmt.Fprintln(stderr, "  -", line)
-		}
-		return exitCode(1)
-	}
-	warnings := configWarnings(cfg)
-	if len(warnings) > 0 {
-		fmt.Fprintf(stderr, "warnings:\n")
-		for _, w := range warnings {
-			fmt.Fprintln(stderr, "  -", w)
-		}
-	}
-	fmt.Fprintf(stdout, "configuration %s is valid", src)
-	if n := len(warnings); n > 0 {
-		fmt.Fprintf(stdout, " (%d warning%s)", n, map[bool]string{true: "", false: "s"}[n == 1])
-	}
-	fmt.Fprintln(stdout)
-	return nil
-}
-
-// splitErrors flattens joined errors into one line each.
-func splitErrors(err error) []string {
-	var out []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, c := range j.Unwrap() {
-				walk(c)
-			}
-			return
-		}
-		out = append(out, e.Error())
-	}
-	walk(err)
-	return out
 }

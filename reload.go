@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
 )
@@ -26,7 +27,7 @@ const reloadKeysTimeout = 15 * time.Second
 // calls load. The zero value never reloads.
 type reloadSource struct {
 	signals <-chan os.Signal
-	load    func() (*fileConfig, error)
+	load    func() (*config.File, error)
 }
 
 // processState is built once per process and shared by every generation.
@@ -40,7 +41,7 @@ type processState struct {
 // authenticator it owns. A reload builds a new one beside the old; the old
 // keeps serving the requests and WebSockets it already has.
 type generation struct {
-	cfg     *fileConfig
+	cfg     *config.File
 	authn   *auth.Authenticator
 	handler *proxy.Handler
 
@@ -55,7 +56,7 @@ type generation struct {
 // state is what the process builds once and every generation shares: the
 // revocation set (a reload never forgets a revoked session) and the API
 // limits with their counters (a reload never resets a rate window).
-func newGeneration(cfg *fileConfig, log *zap.Logger, m *metrics.Metrics, state processState) (*generation, error) {
+func newGeneration(cfg *config.File, log *zap.Logger, m *metrics.Metrics, state processState) (*generation, error) {
 	authn, err := auth.New(auth.Options{
 		Config:      cfg.Auth,
 		AdminSecret: cfg.Upstream.AdminSecret,
@@ -127,7 +128,7 @@ func (l *liveHandler) Ready() error { return l.cur.Load().authn.Ready() }
 // serve calls after the last reload.
 type reloader struct {
 	live    *liveHandler
-	load    func() (*fileConfig, error)
+	load    func() (*config.File, error)
 	log     *zap.Logger // the process logger; components are named from it
 	mainLog *zap.Logger
 	metrics *metrics.Metrics
@@ -155,7 +156,7 @@ func (rl *reloader) reload(ctx context.Context) {
 		kept = keepRestartOnly(old.cfg, cfg)
 		// Kept values next to new ones must still make a valid whole
 		// (server.write_timeout against upstream.response_header_timeout).
-		err = cfg.validate()
+		err = cfg.Validate()
 	}
 	var g *generation
 	if err == nil {
@@ -242,7 +243,7 @@ func (rl *reloader) stopAll() { rl.live.cur.Load().stop() }
 
 // keepRestartOnly copies into cfg the running values of the settings a
 // reload cannot change, and names those that differed.
-func keepRestartOnly(old, cfg *fileConfig) []string {
+func keepRestartOnly(old, cfg *config.File) []string {
 	var kept []string
 	keep := func(name string, changed bool, restore func()) {
 		if changed {

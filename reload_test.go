@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 )
@@ -231,25 +232,25 @@ func TestReloadOnSIGHUP(t *testing.T) {
 }
 
 func TestKeepRestartOnly(t *testing.T) {
-	base := func() *fileConfig { c := defaultConfig(); return &c }
+	base := func() *config.File { c := config.Default(); return &c }
 	tests := []struct {
 		name   string
-		change func(*fileConfig)
+		change func(*config.File)
 		want   []string
 	}{
-		{"nothing", func(*fileConfig) {}, nil},
-		{"reloadable settings", func(c *fileConfig) {
+		{"nothing", func(*config.File) {}, nil},
+		{"reloadable settings", func(c *config.File) {
 			c.Upstream.AdminSecret = "rotated"
 			c.Server.MaxBodyBytes = 4096
 			c.Upstream.AllowedPaths = []string{"/v1/graphql"}
 			c.Auth.UnauthorizedRole = "anonymous"
 			c.WebSocket.MaxConnections = 3
 		}, nil},
-		{"listeners", func(c *fileConfig) { c.Server.Listen, c.Server.OpsListen = ":1", ":2" }, []string{"server.listen", "server.ops_listen"}},
-		{"server timeouts", func(c *fileConfig) {
+		{"listeners", func(c *config.File) { c.Server.Listen, c.Server.OpsListen = ":1", ":2" }, []string{"server.listen", "server.ops_listen"}},
+		{"server timeouts", func(c *config.File) {
 			c.Server.ReadTimeout, c.Server.WriteTimeout, c.Server.IdleTimeout = time.Second, time.Second, time.Second
 		}, []string{"server.read_timeout", "server.write_timeout", "server.idle_timeout"}},
-		{"upstream url, log, redis", func(c *fileConfig) {
+		{"upstream url, log, redis", func(c *config.File) {
 			c.Upstream.URL = "http://other:8080"
 			c.Log.Level = "debug"
 			c.Redis.URL = "redis://127.0.0.1:1"
@@ -287,7 +288,7 @@ func TestReloadRefusedWithoutKeys(t *testing.T) {
 	}))
 	t.Cleanup(jwksDown.Close)
 	running := testConfig{UpstreamURL: "http://127.0.0.1:1", AdminSecret: "reload-admin-secret-0123", HSKey: hsKey}
-	cfg, err := parseConfig([]byte(running.yaml()), func(string) string { return "" })
+	cfg, err := config.Parse([]byte(running.yaml()), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,8 +308,8 @@ func TestReloadRefusedWithoutKeys(t *testing.T) {
 	live.cur.Store(gen)
 	next := running
 	rl := &reloader{live: live, log: log, mainLog: log.Named("main"), metrics: m, now: time.Now, keysTimeout: 200 * time.Millisecond,
-		load: func() (*fileConfig, error) {
-			return parseConfig([]byte(next.yaml()), func(string) string { return "" })
+		load: func() (*config.File, error) {
+			return config.Parse([]byte(next.yaml()), func(string) string { return "" })
 		}}
 	t.Cleanup(rl.stopAll)
 	count := func(result string) float64 { return reloads(t, reg, result) }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/revocation"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/store"
 )
@@ -35,7 +36,7 @@ func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "usage: hasura-auth-proxy revoke -config FILE (-session ID | -user ID)")
 		return exitCode(2)
 	}
-	cfg, err := loadConfig(*configPath, os.Getenv)
+	cfg, err := config.Load(*configPath, os.Getenv)
 	if err != nil {
 		return fmt.Errorf("configuration %s: %w", *configPath, err)
 	}

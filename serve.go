@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
 )
@@ -27,7 +28,7 @@ import (
 // newLogger builds the process logger from the log section: JSON lines by
 // default (durations in seconds, for queries), zap's console format for
 // `format: console` (durations as "1.5ms", for eyes).
-func newLogger(c logConfig, w io.Writer) (*zap.Logger, error) {
+func newLogger(c config.LogConfig, w io.Writer) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
 		return nil, err
@@ -65,7 +66,7 @@ const (
 // the build (version, revision, goversion) and where the configuration came
 // from (config_from: src). Each signal of reloads replaces the configuration
 // (reload.go).
-func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Writer, reloads reloadSource) error {
+func serve(ctx context.Context, cfg *config.File, src config.Source, logOut io.Writer, reloads reloadSource) error {
 	log, err := newLogger(cfg.Log, logOut)
 	if err != nil {
 		return err
@@ -153,10 +154,10 @@ func serve(ctx context.Context, cfg *fileConfig, src configSource, logOut io.Wri
 		zap.String("version", build.Version),
 		zap.String("revision", build.revisionLabel()),
 		zap.String("goversion", build.GoVersion),
-		zap.String("config_from", src.logValue()),
+		zap.String("config_from", src.LogValue()),
 		zap.Any("config", configView(cfg)),
 	)
-	for _, w := range configWarnings(cfg) {
+	for _, w := range config.Warnings(cfg) {
 		mainLog.Warn("configuration warning", zap.String("warning", w))
 	}
 	errc := make(chan error, 2)
@@ -233,7 +234,7 @@ func opsMux(reg *prometheus.Registry, h *health) *http.ServeMux {
 // strings ("5m0s") and every secret as "[REDACTED]" (auth.Secret redacts
 // itself when marshalled). A jwk_url's credentials and query, which may hold
 // an API key, are redacted too.
-func configView(c *fileConfig) map[string]any {
+func configView(c *config.File) map[string]any {
 	view, err := yamlGeneric(c)
 	if err != nil {
 		return map[string]any{"error": "cannot render the configuration: " + err.Error()}

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/revocation"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/store"
@@ -26,7 +27,7 @@ type revocations struct {
 	log    *zap.Logger
 }
 
-func newRevocations(cfg *fileConfig, log *zap.Logger, reg prometheus.Registerer) (*revocations, error) {
+func newRevocations(cfg *config.File, log *zap.Logger, reg prometheus.Registerer) (*revocations, error) {
 	m := metrics.NewRevocation(reg)
 	r := &revocations{set: revocation.NewSet(nil, m), path: cfg.ClerkWebhook.Path, log: log}
 	var shared revocation.Shared

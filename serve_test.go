@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
@@ -30,13 +31,13 @@ import (
 func TestNewLogger(t *testing.T) {
 	tests := []struct {
 		name      string
-		cfg       logConfig
+		cfg       config.LogConfig
 		wantInfo  bool // an info line is written
 		wantDebug bool
 		check     func(t *testing.T, line string)
 	}{
 		{
-			name: "json by default", cfg: logConfig{Level: "info", Format: "json"}, wantInfo: true,
+			name: "json by default", cfg: config.LogConfig{Level: "info", Format: "json"}, wantInfo: true,
 			check: func(t *testing.T, line string) {
 				var e map[string]any
 				if err := json.Unmarshal([]byte(line), &e); err != nil {
@@ -53,7 +54,7 @@ func TestNewLogger(t *testing.T) {
 			},
 		},
 		{
-			name: "console for humans", cfg: logConfig{Level: "info", Format: "console"}, wantInfo: true,
+			name: "console for humans", cfg: config.LogConfig{Level: "info", Format: "console"}, wantInfo: true,
 			check: func(t *testing.T, line string) {
 				f := strings.Split(line, "\t")
 				if len(f) < 4 || f[1] != "INFO" || f[2] != "proxy" || f[3] != "request" {
@@ -64,8 +65,8 @@ func TestNewLogger(t *testing.T) {
 				}
 			},
 		},
-		{name: "warn hides info", cfg: logConfig{Level: "warn", Format: "json"}},
-		{name: "debug shows debug", cfg: logConfig{Level: "debug", Format: "json"}, wantInfo: true, wantDebug: true},
+		{name: "warn hides info", cfg: config.LogConfig{Level: "warn", Format: "json"}},
+		{name: "debug shows debug", cfg: config.LogConfig{Level: "debug", Format: "json"}, wantInfo: true, wantDebug: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,7 +89,7 @@ func TestNewLogger(t *testing.T) {
 			}
 		})
 	}
-	if _, err := newLogger(logConfig{Level: "loud", Format: "json"}, io.Discard); err == nil {
+	if _, err := newLogger(config.LogConfig{Level: "loud", Format: "json"}, io.Discard); err == nil {
 		t.Error("newLogger accepted level loud")
 	}
 }
@@ -98,7 +99,7 @@ func TestConfigView(t *testing.T) {
 		admin = "admin-secret-7f3a9c"
 		hsKey = "hs-key-0123456789abcdef0123456789abcdef"
 	)
-	cfg, err := parseConfig([]byte(fmt.Sprintf(`
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
 upstream: {url: "http://hasura:8080", admin_secret: %q}
 server: {shutdown_grace: 25s}
 auth:
@@ -118,7 +119,7 @@ auth:
 	}
 	// Rendered as the startup line renders it.
 	var buf bytes.Buffer
-	log, err := newLogger(logConfig{Level: "info", Format: "json"}, &buf)
+	log, err := newLogger(config.LogConfig{Level: "info", Format: "json"}, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -775,7 +776,7 @@ func TestHeaderLimit(t *testing.T) {
 }
 
 func TestConfigViewSingleSecret(t *testing.T) {
-	cfg, err := parseConfig([]byte(`
+	cfg, err := config.Parse([]byte(`
 upstream: {admin_secret: x-admin-secret-value}
 auth: {jwt_secret: {jwk_url: "https://clerk.test/.well-known/jwks.json?token=abc", issuer: https://clerk.test}}
 `), func(string) string { return "" })

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
 )
 
@@ -88,12 +89,12 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 	lookup := func(k string) (string, bool) {
-		if k == envAdminSecret {
+		if k == config.EnvAdminSecret {
 			return ownSecret, true
 		}
 		return os.LookupEnv(k)
 	}
-	cfg, src, err := resolveConfig(*configPath, lookup)
+	cfg, src, err := config.Resolve(*configPath, lookup)
 	if err != nil {
 		fmt.Fprintf(stderr, "configuration %s is invalid:\n", src)
 		for _, line := range splitErrors(err) {
@@ -246,7 +247,7 @@ type verifier struct {
 	sent http.Header // the request headers that reached the stub upstream
 }
 
-func newVerifier(cfg *fileConfig) (*verifier, error) {
+func newVerifier(cfg *config.File) (*verifier, error) {
 	authn, err := auth.New(auth.Options{
 		Config:      cfg.Auth,
 		AdminSecret: cfg.Upstream.AdminSecret,

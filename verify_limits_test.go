@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 // verify prints the API limits that apply to the token's role.
 func TestVerifyShowsLimits(t *testing.T) {
-	t.Setenv(envAdminSecret, "verify-limits-admin-secret-0123456789")
-	t.Setenv(envJWTSecret, "")
-	t.Setenv(envJWTSecrets, "")
+	t.Setenv(config.EnvAdminSecret, "verify-limits-admin-secret-0123456789")
+	t.Setenv(config.EnvJWTSecret, "")
+	t.Setenv(config.EnvJWTSecrets, "")
 	f := newVerifyFixture(t)
 	cfg := f.config(t, "limits.yaml", "", "", `api_limits:
   depth_limit: {global: 10, per_role: {user: 5}}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/fake"
 )
 
@@ -116,9 +117,9 @@ func (f *verifyFixture) token(t *testing.T, c demoClaims) string {
 func TestVerify(t *testing.T) {
 	// The real admin secret must never be needed nor printed.
 	adminSecret := "verify-test-admin-secret-" + strings.Repeat("7", 16)
-	t.Setenv(envAdminSecret, adminSecret)
-	t.Setenv(envJWTSecret, "")
-	t.Setenv(envJWTSecrets, "")
+	t.Setenv(config.EnvAdminSecret, adminSecret)
+	t.Setenv(config.EnvJWTSecret, "")
+	t.Setenv(config.EnvJWTSecrets, "")
 
 	f := newVerifyFixture(t)
 	cfg := f.config(t, "config.yaml", "", "", "")
@@ -260,8 +261,8 @@ func TestVerify(t *testing.T) {
 // the token and appears nowhere in the output.
 func TestVerifyNeverPrintsKeys(t *testing.T) {
 	const hsKey = "verify-hs256-key-which-must-stay-secret-0123"
-	t.Setenv(envJWTSecret, "")
-	t.Setenv(envJWTSecrets, "")
+	t.Setenv(config.EnvJWTSecret, "")
+	t.Setenv(config.EnvJWTSecrets, "")
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "hs.yaml")
 	y := `upstream:

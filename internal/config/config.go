@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -17,14 +17,14 @@ import (
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/store"
 )
 
-// fileConfig is the configuration file: each package's section, nothing
+// File is the configuration file: each package's section, nothing
 // else.
-type fileConfig struct {
+type File struct {
 	Server    proxy.ServerConfig    `yaml:"server"`
 	Upstream  proxy.Config          `yaml:"upstream"`
 	WebSocket proxy.WebSocketConfig `yaml:"websocket"`
 	Auth      auth.Config           `yaml:"auth"`
-	Log       logConfig             `yaml:"log"`
+	Log       LogConfig             `yaml:"log"`
 	// Redis is the state replicas share (API limits, revocation).
 	Redis store.Config `yaml:"redis"`
 	// ClerkWebhook receives Clerk's session and user events (revocation).
@@ -39,8 +39,8 @@ type fileConfig struct {
 	MetadataDir string `yaml:"metadata_dir"`
 }
 
-// logConfig is the `log:` section.
-type logConfig struct {
+// LogConfig is the `log:` section.
+type LogConfig struct {
 	// Level is debug, info, warn or error.
 	Level string `yaml:"level"`
 	// Format is json (default) or console.
@@ -49,13 +49,13 @@ type logConfig struct {
 	UserID bool `yaml:"user_id"`
 }
 
-func defaultConfig() fileConfig {
-	return fileConfig{
+func Default() File {
+	return File{
 		Server:    proxy.DefaultServerConfig(),
 		Upstream:  proxy.DefaultConfig(),
 		WebSocket: proxy.DefaultWebSocketConfig(),
 		Auth:      auth.DefaultConfig(),
-		Log:       logConfig{Level: "info", Format: "json"},
+		Log:       LogConfig{Level: "info", Format: "json"},
 		Redis:     store.DefaultConfig(),
 
 		ClerkWebhook: revocation.DefaultConfig(),
@@ -65,50 +65,50 @@ func defaultConfig() fileConfig {
 // Environment variables that override configuration keys, so the values of
 // Clerk's Hasura guide can be pasted as they are.
 const (
-	envJWTSecret        = "HASURA_GRAPHQL_JWT_SECRET"
-	envJWTSecrets       = "HASURA_GRAPHQL_JWT_SECRETS"
-	envAdminSecret      = "HASURA_GRAPHQL_ADMIN_SECRET"
-	envUnauthorizedRole = "HASURA_GRAPHQL_UNAUTHORIZED_ROLE"
-	envCORSDomain       = "HASURA_GRAPHQL_CORS_DOMAIN"
-	envDisableCORS      = "HASURA_GRAPHQL_DISABLE_CORS"
+	EnvJWTSecret        = "HASURA_GRAPHQL_JWT_SECRET"
+	EnvJWTSecrets       = "HASURA_GRAPHQL_JWT_SECRETS"
+	EnvAdminSecret      = "HASURA_GRAPHQL_ADMIN_SECRET"
+	EnvUnauthorizedRole = "HASURA_GRAPHQL_UNAUTHORIZED_ROLE"
+	EnvCORSDomain       = "HASURA_GRAPHQL_CORS_DOMAIN"
+	EnvDisableCORS      = "HASURA_GRAPHQL_DISABLE_CORS"
 )
 
-// loadConfig reads, expands, decodes strictly and validates the file at
+// Load reads, expands, decodes strictly and validates the file at
 // path. getenv is the environment (os.Getenv in production). Every problem
 // is reported at once, naming its field.
-func loadConfig(path string, getenv func(string) string) (*fileConfig, error) {
-	return loadConfigLookup(path, lookupFromGetenv(getenv))
+func Load(path string, getenv func(string) string) (*File, error) {
+	return LoadLookup(path, LookupFromGetenv(getenv))
 }
 
-// loadConfigLookup is loadConfig with an environment that tells unset from
+// LoadLookup is Load with an environment that tells unset from
 // empty (os.LookupEnv), as ${VAR?message} needs.
-func loadConfigLookup(path string, lookup func(string) (string, bool)) (*fileConfig, error) {
+func LoadLookup(path string, lookup func(string) (string, bool)) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	// Problems are returned joined, not wrapped, so callers can list each.
-	return parseConfigLookup(data, lookup)
+	return ParseLookup(data, lookup)
 }
 
-// lookupFromGetenv adapts a getenv function: an empty value counts as unset.
-func lookupFromGetenv(getenv func(string) string) func(string) (string, bool) {
+// LookupFromGetenv adapts a getenv function: an empty value counts as unset.
+func LookupFromGetenv(getenv func(string) string) func(string) (string, bool) {
 	return func(k string) (string, bool) {
 		v := getenv(k)
 		return v, v != ""
 	}
 }
 
-func parseConfig(data []byte, getenv func(string) string) (*fileConfig, error) {
-	return parseConfigLookup(data, lookupFromGetenv(getenv))
+func Parse(data []byte, getenv func(string) string) (*File, error) {
+	return ParseLookup(data, LookupFromGetenv(getenv))
 }
 
-// parseConfigLookup expands ${...} in the document, checks its shape
+// ParseLookup expands ${...} in the document, checks its shape
 // against the Go types (checkShape), decodes what is well-formed strictly
 // over the defaults, applies the environment and validates, and reports the
 // problems of every stage together, each once.
-func parseConfigLookup(data []byte, lookup func(string) (string, bool)) (*fileConfig, error) {
-	cfg := defaultConfig()
+func ParseLookup(data []byte, lookup func(string) (string, bool)) (*File, error) {
+	cfg := Default()
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("invalid YAML: %w", err)
@@ -149,7 +149,7 @@ func parseConfigLookup(data []byte, lookup func(string) (string, bool)) (*fileCo
 	if err := loadMetadataDir(&cfg); err != nil {
 		errs = append(errs, err)
 	}
-	for _, e := range splitErrorValues(cfg.validate()) {
+	for _, e := range splitErrorValues(cfg.Validate()) {
 		if !coveredBy(problemPath(e.Error()), removed) {
 			errs = append(errs, e)
 		}
@@ -238,7 +238,7 @@ func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool), e
 
 // expandEnv is expandEnvLookup with an environment where empty is unset.
 func expandEnv(s string, getenv func(string) string) (string, error) {
-	return expandEnvLookup(s, lookupFromGetenv(getenv))
+	return expandEnvLookup(s, LookupFromGetenv(getenv))
 }
 
 // expandEnvLookup expands the POSIX shell forms docker compose also
@@ -368,33 +368,33 @@ func mappingValue(m *yaml.Node, key string) *yaml.Node {
 // applyEnv applies the Hasura environment variables, when set and not
 // empty. HASURA_GRAPHQL_JWT_SECRETS wins over HASURA_GRAPHQL_JWT_SECRET, as in
 // Hasura.
-func applyEnv(c *fileConfig, getenv func(string) string) error {
+func applyEnv(c *File, getenv func(string) string) error {
 	var errs []error
-	if v := getenv(envJWTSecrets); v != "" {
+	if v := getenv(EnvJWTSecrets); v != "" {
 		ss, err := auth.ParseJWTSecretsJSON(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", envJWTSecrets, err))
+			errs = append(errs, fmt.Errorf("%s: %w", EnvJWTSecrets, err))
 		} else {
 			c.Auth.JWTSecrets, c.Auth.JWTSecret = ss, nil
 		}
-	} else if v := getenv(envJWTSecret); v != "" {
+	} else if v := getenv(EnvJWTSecret); v != "" {
 		s, err := auth.ParseJWTSecretJSON(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", envJWTSecret, err))
+			errs = append(errs, fmt.Errorf("%s: %w", EnvJWTSecret, err))
 		} else {
 			c.Auth.JWTSecret, c.Auth.JWTSecrets = s, nil
 		}
 	}
-	if v := getenv(envAdminSecret); v != "" {
+	if v := getenv(EnvAdminSecret); v != "" {
 		c.Upstream.AdminSecret = auth.Secret(v)
 	}
-	if v := getenv(envUnauthorizedRole); v != "" {
+	if v := getenv(EnvUnauthorizedRole); v != "" {
 		c.Auth.UnauthorizedRole = v
 	}
-	if v := getenv(envCORSDomain); v != "" {
+	if v := getenv(EnvCORSDomain); v != "" {
 		c.Server.CORSDomain = v
 	}
-	if v := getenv(envDisableCORS); v != "" {
+	if v := getenv(EnvDisableCORS); v != "" {
 		// The spellings Hasura's environment parser accepts, any case, and
 		// 1/0.
 		switch strings.ToLower(v) {
@@ -403,7 +403,7 @@ func applyEnv(c *fileConfig, getenv func(string) string) error {
 		case "false", "f", "no", "n", "0":
 			c.Server.CORSDisabled = false
 		default:
-			errs = append(errs, fmt.Errorf("%s: must be true or false", envDisableCORS))
+			errs = append(errs, fmt.Errorf("%s: must be true or false", EnvDisableCORS))
 		}
 	}
 	if v := getenv(store.EnvRedisURL); v != "" {
@@ -415,7 +415,7 @@ func applyEnv(c *fileConfig, getenv func(string) string) error {
 	return errors.Join(errs...)
 }
 
-func (c *fileConfig) validate() error {
+func (c *File) Validate() error {
 	var errs []error
 	errs = append(errs, c.Server.Validate(), c.Upstream.Validate(), c.WebSocket.Validate(), c.Auth.Validate(), c.Redis.Validate(),
 		c.APILimits.Validate(), c.Introspection.Validate())

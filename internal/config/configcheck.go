@@ -1,11 +1,11 @@
-package main
+package config
 
 // Shape checks of the configuration document, before decoding.
 //
 // go.yaml.in/yaml/v3 stops at the first unknown key and names Go types
 // ("field listn not found in type proxy.ServerConfig"); its type errors name
 // no field. checkShape walks the parsed document against the Go types of
-// fileConfig instead (reflection over their yaml tags, so a key added to any
+// File instead (reflection over their yaml tags, so a key added to any
 // section's struct is known here without a list to update) and reports every
 // unknown key and every wrongly typed value at once, by YAML path, with what
 // to write instead. The offending entries are then removed from the document

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -6,17 +6,17 @@ import (
 	"strings"
 )
 
-// placeholderClerkHost is config.yaml's stand-in for a Clerk Frontend API
+// PlaceholderClerkHost is config.yaml's stand-in for a Clerk Frontend API
 // host (used when CLERK_FRONTEND_API is unset). No real instance has it.
-const placeholderClerkHost = "example.clerk.accounts.dev"
+const PlaceholderClerkHost = "example.clerk.accounts.dev"
 
-// configWarnings lists what is valid but almost certainly not meant: the
+// Warnings lists what is valid but almost certainly not meant: the
 // placeholder Clerk host, and issuers or authorized parties that no Clerk
 // token can match (http:// on a loopback host is left alone: development
 // origins and local test issuers). -check-config prints them and serve logs them; they do
 // not stop the proxy. Issuers and origins are not secrets; jwk_url is shown
 // by host only.
-func configWarnings(c *fileConfig) []string {
+func Warnings(c *File) []string {
 	var out []string
 	secrets := c.Auth.Secrets()
 	for i, s := range secrets {
@@ -24,15 +24,15 @@ func configWarnings(c *fileConfig) []string {
 		if len(c.Auth.JWTSecrets) > 0 {
 			prefix = fmt.Sprintf("auth.jwt_secrets[%d]", i)
 		}
-		if u, err := url.Parse(s.JWKURL); err == nil && s.JWKURL != "" && strings.EqualFold(u.Hostname(), placeholderClerkHost) {
-			out = append(out, prefix+".jwk_url: "+placeholderClerkHost+" is the example's placeholder, not a Clerk instance; "+
+		if u, err := url.Parse(s.JWKURL); err == nil && s.JWKURL != "" && strings.EqualFold(u.Hostname(), PlaceholderClerkHost) {
+			out = append(out, prefix+".jwk_url: "+PlaceholderClerkHost+" is the example's placeholder, not a Clerk instance; "+
 				"set CLERK_FRONTEND_API to your Frontend API host (Clerk dashboard, API keys), or write the jwk_url")
 		}
 		if s.Issuer == "" {
 			continue
 		}
-		if u, err := url.Parse(s.Issuer); err == nil && strings.EqualFold(u.Hostname(), placeholderClerkHost) {
-			out = append(out, prefix+".issuer: "+placeholderClerkHost+" is the example's placeholder; "+
+		if u, err := url.Parse(s.Issuer); err == nil && strings.EqualFold(u.Hostname(), PlaceholderClerkHost) {
+			out = append(out, prefix+".issuer: "+PlaceholderClerkHost+" is the example's placeholder; "+
 				"write your Frontend API URL, e.g. https://clerk.your-app.com")
 		}
 		if !strings.HasPrefix(s.Issuer, "https://") && !isLocalHTTPOrigin(s.Issuer) {
