@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 // TestDemoPage runs the demo and checks what its page relies on: the page
@@ -21,26 +19,7 @@ import (
 // the page's live subscription streams past the three events of a plain
 // one.
 func TestDemoPage(t *testing.T) {
-	t.Setenv(config.EnvJWTSecret, "")
-	t.Setenv(config.EnvJWTSecrets, "")
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	var stderr lockedBuffer
-	exited := make(chan error, 1)
-	go func() {
-		err := run(ctx, []string{"demo", "-listen", "127.0.0.1:0", "-ops-listen", "127.0.0.1:0"}, pw, &stderr)
-		_ = pw.Close()
-		exited <- err
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-exited:
-		case <-time.After(demoWait):
-			t.Errorf("demo did not stop within %s", demoWait)
-		}
-	})
-	lines := readDemo(t, pr, exited)
+	lines := startDemo(t)
 	first := regexp.MustCompile(`^Open (http://127\.0\.0\.1:\d+) in a browser`).FindStringSubmatch(lines[0])
 	if first == nil {
 		t.Fatalf("first line = %q; want the page to open", lines[0])

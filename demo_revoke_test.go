@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 )
 
 // TestDemoSignOut runs the demo's sign-out step as printed: with a
@@ -20,26 +18,7 @@ import (
 // signed session.ended to the proxy, which closes the subscription with
 // 4403 "session revoked" and refuses the token.
 func TestDemoSignOut(t *testing.T) {
-	t.Setenv(config.EnvJWTSecret, "")
-	t.Setenv(config.EnvJWTSecrets, "")
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	var stderr lockedBuffer
-	exited := make(chan error, 1)
-	go func() {
-		err := run(ctx, []string{"demo", "-listen", "127.0.0.1:0", "-ops-listen", "127.0.0.1:0"}, pw, &stderr)
-		_ = pw.Close()
-		exited <- err
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-exited:
-		case <-time.After(demoWait):
-			t.Errorf("demo did not stop within %s", demoWait)
-		}
-	})
-	d := parseDemo(t, readDemo(t, pr, exited), "go run .")
+	d := parseDemo(t, startDemo(t), "go run .")
 	m := regexp.MustCompile(`^curl -s -X POST (\S+/sign-out) -H "Authorization: Bearer \$TOKEN"$`).FindStringSubmatch(d.signOut)
 	if m == nil {
 		t.Fatalf("sign-out command = %q; want curl -s -X POST .../sign-out -H \"Authorization: Bearer $TOKEN\"", d.signOut)

@@ -353,6 +353,33 @@ func runSubscription(t *testing.T, d demoCommands) {
 	}
 }
 
+// startDemo runs the demo in process on free ports and returns what it
+// printed up to its end marker; Cleanup stops it as Ctrl-C would and fails
+// the test if it does not stop within demoWait.
+func startDemo(t *testing.T) []string {
+	t.Helper()
+	t.Setenv(config.EnvJWTSecret, "")
+	t.Setenv(config.EnvJWTSecrets, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var stderr lockedBuffer
+	exited := make(chan error, 1)
+	go func() {
+		err := run(ctx, []string{"demo", "-listen", "127.0.0.1:0", "-ops-listen", "127.0.0.1:0"}, pw, &stderr)
+		_ = pw.Close()
+		exited <- err
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-exited:
+		case <-time.After(demoWait):
+			t.Errorf("demo did not stop within %s", demoWait)
+		}
+	})
+	return readDemo(t, pr, exited)
+}
+
 // TestDemo runs the demo in process, runs every command it prints exactly
 // as printed (curl with net/http, verify in process, the subscription with
 // gorilla/websocket), then stops it as Ctrl-C would.

@@ -86,31 +86,9 @@ type process struct {
 // startup line. Cleanup kills it if it is still running.
 func startBinary(t *testing.T, c testConfig) *process {
 	t.Helper()
-	needBinary(t)
-	p := &process{logs: newLogSink(), exited: make(chan struct{}), configPath: writeConfig(t, c)}
-	p.cmd = exec.Command(binPath, "-config", p.configPath)
-	p.cmd.Env = childEnv()
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(p.exited)
-		_ = p.cmd.Wait()
-		p.state = p.cmd.ProcessState
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	start := p.logs.wait(t, `"starting"`, p.exited, msgIs("starting"))
-	p.clientAddr = start.str("listen")
-	p.client = "http://" + p.clientAddr
-	p.ops = "http://" + start.str("ops_listen")
+	path := writeConfig(t, c)
+	p, _ := startBinaryIn(t, "", childEnv(), "-config", path)
+	p.configPath = path
 	return p
 }
 
