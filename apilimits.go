@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/auth"
@@ -13,13 +14,13 @@ import (
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/limits"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
-	"github.com/hasura-auth-proxy/hasura-auth-proxy/store"
 )
 
 // newLimits builds the API limits of cfg: nil when nothing is configured,
 // counters in Redis when redis.url is set. run sends the checks to Redis
-// until its context is done; close releases the Redis client.
-func newLimits(cfg *config.File, log *zap.Logger, reg prometheus.Registerer) (l proxy.Limits, run func(context.Context), close func(), err error) {
+// until its context is done. rdb (nil without redis.url) is the process's
+// one Redis client, which the caller owns and closes.
+func newLimits(cfg *config.File, rdb *redis.Client, log *zap.Logger, reg prometheus.Registerer) (l proxy.Limits, run func(context.Context)) {
 	o := limits.Options{
 		Config:         cfg.APILimits,
 		Introspection:  cfg.Introspection,
@@ -29,20 +30,14 @@ func newLimits(cfg *config.File, log *zap.Logger, reg prometheus.Registerer) (l 
 	}
 	probe := limits.New(o)
 	if !probe.Enabled() {
-		return nil, func(context.Context) {}, func() {}, nil
+		return nil, func(context.Context) {}
 	}
 	o.Metrics = metrics.NewLimits(reg, cfg.APILimits.Roles(cfg.Introspection))
-	close = func() {}
-	if cfg.Redis.Enabled() && cfg.APILimits.RateLimit != nil && !cfg.APILimits.Disabled {
-		client, err := store.NewClient(cfg.Redis)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		o.Redis = client
-		close = func() { _ = client.Close() }
+	if rdb != nil && cfg.APILimits.RateLimit != nil && !cfg.APILimits.Disabled {
+		o.Redis = rdb
 	}
 	lim := limits.New(o)
-	return lim, lim.Run, close, nil
+	return lim, lim.Run
 }
 
 // describeLimits is what `verify` prints of the API limits that apply to

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.yaml.in/yaml/v3"
@@ -23,6 +24,7 @@ import (
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/proxy"
+	"github.com/hasura-auth-proxy/hasura-auth-proxy/store"
 )
 
 // newLogger builds the process logger from the log section: JSON lines by
@@ -76,16 +78,20 @@ func serve(ctx context.Context, cfg *config.File, src config.Source, logOut io.W
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
-	revoked, err := newRevocations(cfg, log.Named("revocation"), reg)
+	// One Redis client for everything replicas share (revocations, rate
+	// counters); nil without redis.url.
+	var rdb *redis.Client
+	if cfg.Redis.Enabled() {
+		if rdb, err = store.NewClient(cfg.Redis); err != nil {
+			return err
+		}
+		defer func() { _ = rdb.Close() }()
+	}
+	revoked, err := newRevocations(cfg, rdb, log.Named("revocation"), reg)
 	if err != nil {
 		return err
 	}
-	defer revoked.close()
-	apiLimits, runLimits, closeLimits, err := newLimits(cfg, log, reg)
-	if err != nil {
-		return err
-	}
-	defer closeLimits()
+	apiLimits, runLimits := newLimits(cfg, rdb, log, reg)
 	build := readBuildInfo()
 	metrics.RegisterBuildInfo(reg, build.Version, build.revisionLabel(), build.GoVersion)
 	state := processState{revocations: revoked.set, limits: apiLimits}

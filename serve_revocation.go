@@ -12,32 +12,27 @@ import (
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/internal/config"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/metrics"
 	"github.com/hasura-auth-proxy/hasura-auth-proxy/revocation"
-	"github.com/hasura-auth-proxy/hasura-auth-proxy/store"
 )
 
 // revocations is serve's wiring of session revocation: the Set every
 // request is checked against, Redis sharing when redis.url is set, and the
 // Clerk webhook endpoint when clerk_webhook.path is.
 type revocations struct {
-	set    *revocation.Set
-	client *redis.Client // nil without Redis
-	redis  *revocation.Redis
-	hook   *revocation.Webhook // nil without clerk_webhook.path
-	path   string
-	log    *zap.Logger
+	set   *revocation.Set
+	redis *revocation.Redis
+	hook  *revocation.Webhook // nil without clerk_webhook.path
+	path  string
+	log   *zap.Logger
 }
 
-func newRevocations(cfg *config.File, log *zap.Logger, reg prometheus.Registerer) (*revocations, error) {
+// newRevocations builds the revocation set; rdb (nil without redis.url) is
+// the process's one Redis client, which the caller owns and closes.
+func newRevocations(cfg *config.File, rdb *redis.Client, log *zap.Logger, reg prometheus.Registerer) (*revocations, error) {
 	m := metrics.NewRevocation(reg)
 	r := &revocations{set: revocation.NewSet(nil, m), path: cfg.ClerkWebhook.Path, log: log}
 	var shared revocation.Shared
-	if cfg.Redis.Enabled() {
-		c, err := store.NewClient(cfg.Redis)
-		if err != nil {
-			return nil, err
-		}
-		r.client = c
-		r.redis = revocation.NewRedis(c, r.set, log)
+	if rdb != nil {
+		r.redis = revocation.NewRedis(rdb, r.set, log)
 		shared = r.redis
 	}
 	if r.path != "" {
@@ -49,7 +44,6 @@ func newRevocations(cfg *config.File, log *zap.Logger, reg prometheus.Registerer
 			Metrics: m,
 		})
 		if err != nil {
-			r.close()
 			return nil, err
 		}
 		r.hook = hook
@@ -84,10 +78,4 @@ func (r *revocations) run(ctx context.Context) {
 		wg.Go(func() { r.redis.Run(ctx) })
 	}
 	wg.Wait()
-}
-
-func (r *revocations) close() {
-	if r.client != nil {
-		_ = r.client.Close()
-	}
 }
